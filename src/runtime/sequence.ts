@@ -1,0 +1,103 @@
+import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
+import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
+import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
+import { StopConditions, StopMatcher } from './stop.ts';
+import type { GenerationEvent, GenerationRequest, TokenLogprob } from './types.ts';
+
+/**
+ * One generated sequence (choice `index` of a request): its sampler state, detokenizer, stop matcher,
+ * and the last sampled token that the next decode step feeds to the model.
+ *
+ * States: live (sampling one token per step) → finished (end event produced). Every token goes through
+ * `accept`, which samples, stops and detokenizes, and returns the events to send.
+ */
+export class Sequence {
+  readonly outputIds: number[] = [];
+  lastToken = -1;
+  finished = false;
+  cumulativeLogprob = 0;
+  private readonly sampling: SamplingState;
+  private readonly detok: IncrementalDetokenizer;
+  private readonly stopMatcher: StopMatcher;
+  private readonly conditions: StopConditions;
+
+  constructor(
+    readonly requestId: number,
+    readonly index: number,
+    readonly request: GenerationRequest,
+    private readonly tokenizer: TextTokenizer,
+    eosTokenIds: number[],
+    contextLength: number,
+  ) {
+    const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + index;
+    this.sampling = createSamplingState({ ...request.sampling, seed }, request.promptTokenIds);
+    this.detok = new IncrementalDetokenizer(tokenizer, { skipSpecialTokens: request.skipSpecialTokens });
+    this.stopMatcher = new StopMatcher(request.stop, { includeStopStrInOutput: request.includeStopStrInOutput });
+    this.conditions = new StopConditions({
+      eosTokenIds,
+      ignoreEos: request.ignoreEos,
+      stopTokenIds: request.stopTokenIds,
+      maxTokens: request.maxTokens,
+      maxModelLen: contextLength,
+      promptLength: request.promptTokenIds.length,
+    });
+  }
+
+  /** Samples the next token from `logits` (modified in place) and returns the events it produces. */
+  accept(logits: Float32Array): GenerationEvent[] {
+    const params = this.request.sampling;
+    const s = sampleToken(logits, params, this.sampling);
+    recordOutputToken(this.sampling, s.tokenId);
+    this.outputIds.push(s.tokenId);
+    this.lastToken = s.tokenId;
+    this.cumulativeLogprob += s.logprob;
+    const tokenStop = this.conditions.check(s.tokenId, this.outputIds.length);
+    // An EOS or stop token ends the sequence without adding its text.
+    const text = tokenStop?.finishReason === 'stop' ? '' : this.detok.push(s.tokenId);
+    const stop = this.stopMatcher.push(text);
+    const event: GenerationEvent = { type: 'token', index: this.index, tokenId: s.tokenId, text: stop.emit };
+    if (params.logprobs !== null) {
+      event.logprob = s.logprob;
+      event.topLogprobs = s.topLogprobs?.map((t) => this.describe(t));
+    }
+    if (this.request.returnTokenText) event.token = this.tokenText(s.tokenId);
+    const events: GenerationEvent[] = [event];
+    if (stop.stopped) events.push(this.end('stop', '', stop.matched));
+    else if (tokenStop?.finishReason === 'stop') events.push(this.end('stop', this.flushText(), tokenStop.tokenId));
+    else if (tokenStop) events.push(this.end('length', this.flushText()));
+    return events;
+  }
+
+  /** Ends the sequence early (abort, error): whatever text is pending is dropped. */
+  abort(reason: 'abort' | 'error'): GenerationEvent {
+    return this.end(reason, '');
+  }
+
+  private flushText(): string {
+    const rest = this.stopMatcher.push(this.detok.flush());
+    if (rest.stopped) return rest.emit;
+    return rest.emit + this.stopMatcher.flush();
+  }
+
+  private end(reason: 'stop' | 'length' | 'abort' | 'error', text: string, stopReason?: string | number): GenerationEvent {
+    this.finished = true;
+    return {
+      type: 'end',
+      index: this.index,
+      finishReason: reason,
+      text,
+      promptTokens: this.request.promptTokenIds.length,
+      completionTokens: this.outputIds.length,
+      stopReason,
+      cumulativeLogprob: this.cumulativeLogprob,
+    };
+  }
+
+  private tokenText(id: number): string {
+    return this.tokenizer.decode([id], { skipSpecialTokens: false });
+  }
+
+  private describe(t: { tokenId: number; logprob: number }): TokenLogprob {
+    return this.request.returnTokenText ? { ...t, token: this.tokenText(t.tokenId) } : { ...t };
+  }
+}

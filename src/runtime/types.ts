@@ -1,0 +1,114 @@
+/**
+ * The engine's face: the validated request it takes and the events it yields. No HTTP or OpenAI wire
+ * types here; the server maps its wire requests onto these once, at the edge.
+ */
+
+import type { SamplingParams } from './sampling.ts';
+
+/** Sampling parameters, every default filled in (see sampling.ts for their semantics). */
+export type EngineSampling = SamplingParams;
+
+/** A validated generation request. */
+export interface GenerationRequest {
+  /** Caller's id, used in logs and errors. */
+  requestId?: string;
+  promptTokenIds: number[];
+  /** Number of sequences generated from the one prompt (its prefill runs once). */
+  n: number;
+  /** Upper bound on generated tokens per sequence. */
+  maxTokens: number;
+  sampling: EngineSampling;
+  /** Stop strings; text never includes them (unless includeStopStrInOutput) nor anything after. */
+  stop: string[];
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+  includeStopStrInOutput: boolean;
+  skipSpecialTokens: boolean;
+  /** When true, token events carry the token's own text (for logprobs output). */
+  returnTokenText?: boolean;
+}
+
+/** One alternative in a top-logprobs list. */
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** The token's own text (special tokens included), when returnTokenText. */
+  token?: string;
+}
+
+/** Why a sequence ended. 'abort' = caller's signal or engine shutdown. */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
+
+/** Events yielded by Engine.generate, in order per sequence index. */
+export type GenerationEvent =
+  | {
+      type: 'token';
+      /** Sequence index within the request (0..n-1). */
+      index: number;
+      tokenId: number;
+      /** Text released by this token (may be empty while a stop string or UTF-8 character is pending). */
+      text: string;
+      /** The token's own text, when returnTokenText. */
+      token?: string;
+      logprob?: number;
+      topLogprobs?: TokenLogprob[];
+    }
+  | {
+      type: 'end';
+      index: number;
+      finishReason: FinishReason;
+      /** Text held back until the end (an unfinished stop-string prefix or UTF-8 tail), if any. */
+      text: string;
+      promptTokens: number;
+      completionTokens: number;
+      /** The stop string or stop token id that ended the sequence, when finishReason is 'stop'. */
+      stopReason?: string | number;
+      /** Cumulative logprob of the sampled tokens (for best-of ranking). */
+      cumulativeLogprob: number;
+    }
+  | { type: 'error'; index?: number; message: string; code: EngineErrorCode };
+
+/** Error codes an engine reports; the HTTP layer maps them to statuses. */
+export type EngineErrorCode = 'overloaded' | 'invalid_request' | 'worker_crashed' | 'engine_closed' | 'internal';
+
+/** Thrown by Engine.generate when it refuses a request before it starts. */
+export class EngineError extends Error {
+  override name = 'EngineError';
+  constructor(
+    message: string,
+    readonly code: EngineErrorCode,
+  ) {
+    super(message);
+  }
+}
+
+/** One engine step as measured in its worker. */
+export interface StepStats {
+  /** Wall time of the step's forward passes and sampling, ms. */
+  ms: number;
+  /** Sequences that decoded one token this step. */
+  decodeRows: number;
+  /** Prompt tokens prefilled this step. */
+  prefillTokens: number;
+}
+
+/** A snapshot of the engine's state. */
+export interface EngineStats {
+  /** Sequences generating now. */
+  running: number;
+  /** Requests accepted but not yet started (main-thread queue + worker admission queue). */
+  waiting: number;
+  /** KV tokens held, and the budget. */
+  kvUsedTokens: number;
+  kvBudgetTokens: number;
+  /** Fraction of the KV budget in use, 0..1. */
+  kvUsage: number;
+  /** Recent step timings (ms), newest last, at most 64. */
+  recentStepMs: number[];
+  /** Total steps run since start. */
+  steps: number;
+  /** Whether the worker is up. */
+  alive: boolean;
+  /** Worker restarts after crashes. */
+  restarts: number;
+}

@@ -1,0 +1,57 @@
+/**
+ * Worker-thread entry of one model: owns the ONNX session and the step loop, so `session.run` never
+ * blocks the main thread. Protocol (messages):
+ *   main → worker: {type:'generate', id, request} | {type:'abort', id} | {type:'close'}
+ *   worker → main: {type:'ready', spec, provider, kvBudgetTokens} | {type:'report', ...StepReport}
+ *                  | {type:'fatal', message}
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadTokenizer } from '../tokenizer/tokenizer.ts';
+import { ModelSession, type ExecutionOptions } from './model-session.ts';
+import { StepLoop } from './step-loop.ts';
+import type { GenerationRequest } from './types.ts';
+import { resolveKvBudget, type WorkerLimits } from './limits.ts';
+
+/** Data the main thread hands a model worker. */
+export interface WorkerInit {
+  modelDir: string;
+  tokenizerDir?: string;
+  exec: Partial<ExecutionOptions>;
+  limits: WorkerLimits;
+}
+
+type Inbound = { type: 'generate'; id: number; request: GenerationRequest } | { type: 'abort'; id: number } | { type: 'close' };
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = workerData as WorkerInit;
+  const session = await ModelSession.open(init.modelDir, init.exec);
+  const tokenizer = await loadTokenizer(init.tokenizerDir ?? init.modelDir);
+  const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);
+  const loop = new StepLoop(
+    session,
+    tokenizer,
+    {
+      maxNumSeqs: init.limits.maxNumSeqs,
+      maxBatchedTokens: init.limits.maxBatchedTokens,
+      kvBudgetTokens,
+      contextLength: session.spec.contextLength,
+      minChunk: init.limits.minChunk,
+    },
+    (report) => port.postMessage({ type: 'report', ...report }),
+  );
+  port.on('message', (m: Inbound) => {
+    if (m.type === 'generate') loop.submit(m.id, m.request);
+    else if (m.type === 'abort') loop.abort(m.id);
+    else if (m.type === 'close') loop.close();
+  });
+  port.postMessage({ type: 'ready', spec: session.spec, provider: session.provider, kvBudgetTokens });
+  await loop.run();
+  await session.close();
+  port.close();
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'fatal', message: (err as Error)?.message ?? String(err) });
+  process.exitCode = 1;
+});

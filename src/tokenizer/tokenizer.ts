@@ -1,0 +1,218 @@
+/**
+ * Text tokenizer for a model folder: encode/decode through `@huggingface/tokenizers` and chat templates
+ * through `@huggingface/jinja`, both from local files only.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import {
+  CompiledChatTemplate,
+  type ChatMessage,
+  type ChatTemplateOptions,
+  type ChatTemplateSource,
+  type RawChatTemplate,
+} from './chat-template.ts';
+import { TokenizerLoadError, errorMessage } from './errors.ts';
+
+/** Options for {@link TextTokenizer.encode}. */
+export interface EncodeOptions {
+  /** Add the tokenizer's special tokens (Llama: a leading bos). Default true, as in HF. */
+  readonly addSpecialTokens?: boolean;
+}
+
+/** Options for {@link TextTokenizer.decode}. */
+export interface DecodeOptions {
+  /** Drop tokens marked special (bos, eot, ...) from the text. Default true. */
+  readonly skipSpecialTokens?: boolean;
+}
+
+/** Encoding, decoding and chat templating for one model. */
+export interface TextTokenizer {
+  /** Number of token ids (highest id in the vocabulary or added tokens, plus one). */
+  readonly vocabSize: number;
+  /** Id of tokenizer_config.json's `bos_token`, if it has one. */
+  readonly bosTokenId: number | undefined;
+  /** Id of tokenizer_config.json's `eos_token`, if it has one. */
+  readonly eosTokenId: number | undefined;
+  /** Ids of all added tokens marked special. */
+  readonly specialTokenIds: ReadonlySet<number>;
+  /** Where the chat template came from (`default` means `DEFAULT_CHAT_TEMPLATE`). */
+  readonly chatTemplateSource: ChatTemplateSource;
+  /** Text to token ids. Special-token strings in the text (e.g. `<|eot_id|>`) become their ids. */
+  encode(text: string, opts?: EncodeOptions): number[];
+  /** Token ids to text, without cleanup of tokenization spaces (so text round-trips). Unknown ids are dropped. */
+  decode(ids: ReadonlyArray<number>, opts?: DecodeOptions): string;
+  /** Id of a token string, or undefined. */
+  tokenToId(token: string): number | undefined;
+  /** Token string of an id, or undefined. */
+  idToToken(id: number): string | undefined;
+  /**
+   * Renders messages with the chat template (with `bos_token`, `eos_token`, `messages`,
+   * `add_generation_prompt`, and `tools` when given).
+   * @throws TemplateInputError for non-text content parts or malformed messages
+   * @throws ChatTemplateError for any error raised while rendering
+   */
+  applyChatTemplate(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): string;
+  /**
+   * Renders then encodes messages. The rendered text already holds whatever special tokens the template
+   * writes (Llama: bos), so it is encoded without adding special tokens again.
+   */
+  encodeChat(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number[];
+}
+
+/** The parts of tokenizer_config.json this layer reads. */
+export interface TokenizerConfig {
+  readonly bos_token?: TokenSpec;
+  readonly eos_token?: TokenSpec;
+  readonly chat_template?: RawChatTemplate | null;
+  readonly [key: string]: unknown;
+}
+
+/** A special token as tokenizer_config.json writes it: a string, an `{content}` object, or null. */
+export type TokenSpec = string | { readonly content: string } | null;
+
+/** Content string of a bos/eos entry, or undefined. */
+function tokenContent(spec: TokenSpec | undefined): string | undefined {
+  if (typeof spec === 'string') return spec;
+  if (spec !== null && typeof spec === 'object' && typeof spec.content === 'string') return spec.content;
+  return undefined;
+}
+
+/**
+ * String entries of tokenizer_config.json's `additional_special_tokens` (the library's decode skips
+ * those, and only string entries, besides added tokens marked special).
+ */
+function additionalSpecialTokens(config: TokenizerConfig): string[] {
+  const list = config.additional_special_tokens;
+  if (!Array.isArray(list)) return [];
+  return list.filter((t): t is string => typeof t === 'string');
+}
+
+/** {@link TextTokenizer} over `@huggingface/tokenizers`. */
+class HfTextTokenizer implements TextTokenizer {
+  readonly vocabSize: number;
+  readonly bosTokenId: number | undefined;
+  readonly eosTokenId: number | undefined;
+  readonly specialTokenIds: ReadonlySet<number>;
+  private readonly bosToken: string;
+  private readonly eosToken: string;
+
+  constructor(
+    private readonly tok: Tokenizer,
+    config: TokenizerConfig,
+    private readonly template: CompiledChatTemplate,
+  ) {
+    const vocab = tok.get_vocab(true);
+    let maxId = -1;
+    for (const id of vocab.values()) if (id > maxId) maxId = id;
+    this.vocabSize = maxId + 1;
+    const special = new Set<number>();
+    for (const [id, added] of tok.get_added_tokens_decoder()) if (added.special) special.add(id);
+    // decode's skip_special_tokens also skips the config's additional_special_tokens.
+    for (const extra of additionalSpecialTokens(config)) {
+      const id = tok.token_to_id(extra);
+      if (id !== undefined) special.add(id);
+    }
+    this.specialTokenIds = special;
+    this.bosToken = tokenContent(config.bos_token) ?? '';
+    this.eosToken = tokenContent(config.eos_token) ?? '';
+    this.bosTokenId = this.bosToken === '' ? undefined : tok.token_to_id(this.bosToken);
+    this.eosTokenId = this.eosToken === '' ? undefined : tok.token_to_id(this.eosToken);
+  }
+
+  get chatTemplateSource(): ChatTemplateSource {
+    return this.template.source;
+  }
+
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: ReadonlyArray<number>, opts: DecodeOptions = {}): string {
+    if (ids.length === 0) return ''; // the library throws on an empty array
+    return this.tok.decode(ids as number[], {
+      skip_special_tokens: opts.skipSpecialTokens ?? true,
+      clean_up_tokenization_spaces: false,
+    });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tok.id_to_token(id);
+  }
+
+  applyChatTemplate(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): string {
+    return this.template.render(messages, opts, { bosToken: this.bosToken, eosToken: this.eosToken });
+  }
+
+  encodeChat(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number[] {
+    return this.encode(this.applyChatTemplate(messages, opts), { addSpecialTokens: false });
+  }
+}
+
+/**
+ * Builds a tokenizer from already-parsed files.
+ * @param tokenizerJson - parsed tokenizer.json
+ * @param config - parsed tokenizer_config.json
+ * @param chatTemplateFile - contents of a separate chat_template.jinja, used when the config has no
+ *   `chat_template`; with neither, `DEFAULT_CHAT_TEMPLATE` is used
+ * @throws ChatTemplateError when the chat template does not parse
+ */
+export function createTokenizer(tokenizerJson: object, config: TokenizerConfig, chatTemplateFile?: string): TextTokenizer {
+  const template =
+    config.chat_template !== undefined && config.chat_template !== null
+      ? new CompiledChatTemplate(config.chat_template, 'tokenizer_config.json')
+      : new CompiledChatTemplate(chatTemplateFile, 'chat_template.jinja');
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(tokenizerJson, config);
+  } catch (err) {
+    throw new TokenizerLoadError(`cannot build tokenizer from tokenizer.json: ${errorMessage(err)}`, 'tokenizer.json', { cause: err });
+  }
+  return new HfTextTokenizer(tok, config, template);
+}
+
+/** Reads a file, or returns undefined when it does not exist. */
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TokenizerLoadError(`cannot read ${path}: ${errorMessage(err)}`, path, { cause: err });
+  }
+}
+
+/** Reads and parses a required JSON file, naming it in any error. */
+async function readJson(dir: string, name: string): Promise<object> {
+  const path = join(dir, name);
+  const text = await readOptional(path);
+  if (text === undefined) throw new TokenizerLoadError(`${name} not found in ${dir}`, path);
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+    return value;
+  } catch (err) {
+    throw new TokenizerLoadError(`${path} is not valid JSON: ${errorMessage(err)}`, path, { cause: err });
+  }
+}
+
+/**
+ * Loads the tokenizer of a local model folder: tokenizer.json and tokenizer_config.json (both required),
+ * plus chat_template.jinja when the config has no `chat_template`. Never touches the network.
+ * @param dir - the model folder
+ * @throws TokenizerLoadError naming the missing or invalid file
+ * @throws ChatTemplateError when the chat template does not parse
+ */
+export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+  const [tokenizerJson, config] = await Promise.all([
+    readJson(dir, 'tokenizer.json'),
+    readJson(dir, 'tokenizer_config.json'),
+  ]);
+  const tokenizerConfig = config as TokenizerConfig;
+  const hasTemplate = tokenizerConfig.chat_template !== undefined && tokenizerConfig.chat_template !== null;
+  const jinja = hasTemplate ? undefined : await readOptional(join(dir, 'chat_template.jinja'));
+  return createTokenizer(tokenizerJson, tokenizerConfig, jinja);
+}
