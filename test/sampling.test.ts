@@ -176,9 +176,9 @@ describe('top-p', () => {
 describe('min-p', () => {
   const cases: Array<{ minP: number; temperature: number; expected: number[] }> = [
     { minP: 0.4, temperature: 1, expected: [0, 1] }, // ratios to the top: 1, 0.5, 0.3, 0.2
-    { minP: 0.28, temperature: 1, expected: [0, 1, 2] },
+    { minP: 0.22, temperature: 1, expected: [0, 1, 2] },
     { minP: 0.1, temperature: 1, expected: [0, 1, 2, 3] },
-    { minP: 0.28, temperature: 0.5, expected: [0, 1] }, // after T=0.5 the ratios square: 1, 0.25, 0.09, 0.04
+    { minP: 0.22, temperature: 0.5, expected: [0, 1] }, // after T=0.5 the ratios square: 1, 0.25, 0.09, 0.04
     { minP: 0, temperature: 1, expected: [0, 1, 2, 3] },
   ];
   for (const c of cases) {

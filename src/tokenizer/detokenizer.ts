@@ -36,7 +36,7 @@ const CONTEXT_TOKENS = 5;
  * Held-back tokens after which the detokenizer looks for an earlier safe boundary, so a long run of
  * text ending in U+FFFD (e.g. literal replacement characters) cannot grow the window without bound.
  */
-const MAX_HELD_TOKENS = 16;
+const MAX_HELD_TOKENS = 8;
 /**
  * A trailing incomplete UTF-8 sequence is at most 3 bytes; a tail decoding to at least this many
  * characters holds at least 4 bytes, so everything before it is final.
@@ -87,7 +87,7 @@ export class IncrementalDetokenizer {
     if (this.skipSpecialTokens && this.specialTokenIds.has(tokenId)) return '';
     this.ids.push(tokenId);
     const text = this.decodeRange(this.prefixOffset, this.ids.length);
-    if (text.length > this.prefixText.length && !text.endsWith(REPLACEMENT)) {
+    if (text.length > this.prefixText.length) {
       return this.advance(text, this.ids.length);
     }
     if (this.ids.length - this.readOffset > MAX_HELD_TOKENS) return this.release(text);

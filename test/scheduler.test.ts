@@ -1,0 +1,115 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scheduler, type SchedulerLimits, type StepPlan } from '../src/runtime/scheduler.ts';
+
+const limits = (over: Partial<SchedulerLimits> = {}): SchedulerLimits => ({
+  maxNumSeqs: 8,
+  maxBatchedTokens: 64,
+  kvBudgetTokens: 100_000,
+  contextLength: 4096,
+  minChunk: 8,
+  ...over,
+});
+
+/** Drives the scheduler like the step loop does, with a fake model: returns the plans it made. */
+function runUntilRunning(s: Scheduler, maxSteps = 100): StepPlan[] {
+  const plans: StepPlan[] = [];
+  for (let i = 0; i < maxSteps; i++) {
+    const plan = s.plan();
+    plans.push(plan);
+    s.prefillDone(plan);
+    if (!plan.prefill) break;
+  }
+  return plans;
+}
+
+describe('Scheduler', () => {
+  test('short prompts that fit one chunk are prefilled together in one group', () => {
+    const s = new Scheduler(limits());
+    s.enqueue({ id: 1, promptLen: 10, n: 1, maxTokens: 5 });
+    s.enqueue({ id: 2, promptLen: 20, n: 1, maxTokens: 5 });
+    const plan = s.plan();
+    assert.deepEqual(plan.prefill?.group.ids, [1, 2]);
+    assert.equal(plan.prefill?.from, 0);
+    assert.equal(plan.prefill?.to, 20);
+    assert.equal(plan.prefill?.last, true);
+    assert.equal(plan.decode, false);
+    assert.deepEqual(s.prefillDone(plan), [1, 2]);
+    assert.equal(s.runningSeqs, 2);
+    assert.equal(s.plan().decode, true);
+  });
+
+  test('a long prompt is prefilled alone in chunks bounded by the step budget minus decode rows', () => {
+    const s = new Scheduler(limits({ maxBatchedTokens: 64, minChunk: 8 }));
+    s.enqueue({ id: 1, promptLen: 4, n: 3, maxTokens: 100 });
+    s.prefillDone(s.plan());
+    assert.equal(s.runningSeqs, 3);
+    s.enqueue({ id: 2, promptLen: 200, n: 1, maxTokens: 10 });
+    const plans = runUntilRunning(s);
+    const chunks = plans.filter((p) => p.prefill).map((p) => [p.prefill!.from, p.prefill!.to]);
+    // 64 tokens per step minus 3 decode rows = 61 tokens per chunk.
+    assert.deepEqual(chunks, [
+      [0, 61],
+      [61, 122],
+      [122, 183],
+      [183, 200],
+    ]);
+    assert.ok(plans.every((p) => p.decode), 'running rows decode on every step while the long prompt prefills');
+    assert.equal(s.runningSeqs, 4);
+  });
+
+  test('minChunk keeps prefill moving when decode rows use the whole budget', () => {
+    const s = new Scheduler(limits({ maxBatchedTokens: 4, minChunk: 8, maxNumSeqs: 16 }));
+    s.enqueue({ id: 1, promptLen: 2, n: 6, maxTokens: 100 });
+    s.prefillDone(s.plan());
+    s.enqueue({ id: 2, promptLen: 20, n: 1, maxTokens: 1 });
+    const p = s.plan();
+    assert.equal(p.prefill!.to - p.prefill!.from, 8);
+  });
+
+  test('FIFO admission bounded by max sequences: the head blocks later requests', () => {
+    const s = new Scheduler(limits({ maxNumSeqs: 4 }));
+    s.enqueue({ id: 1, promptLen: 5, n: 3, maxTokens: 5 });
+    s.enqueue({ id: 2, promptLen: 5, n: 2, maxTokens: 5 });
+    s.enqueue({ id: 3, promptLen: 5, n: 1, maxTokens: 5 });
+    const p = s.plan();
+    assert.deepEqual(p.prefill?.group.ids, [1], 'request 2 (n=2) does not fit beside 3 running; 3 may not overtake it');
+    s.prefillDone(p);
+    assert.equal(s.waitingCount, 2);
+    for (let i = 0; i < 3; i++) s.rowFinished(1);
+    const next = s.plan();
+    assert.deepEqual(next.prefill?.group.ids, [2, 3]);
+  });
+
+  test('KV budget: reservations (n × (prompt + max_tokens)) gate admission and are released', () => {
+    const s = new Scheduler(limits({ kvBudgetTokens: 100 }));
+    s.enqueue({ id: 1, promptLen: 10, n: 2, maxTokens: 30 }); // 80 tokens
+    s.enqueue({ id: 2, promptLen: 10, n: 1, maxTokens: 30 }); // 40 tokens: does not fit
+    s.prefillDone(s.plan());
+    assert.equal(s.reservedTokens, 80);
+    assert.equal(s.waitingCount, 1);
+    s.rowFinished(1);
+    assert.equal(s.reservedTokens, 80, 'one of two rows done: still reserved');
+    assert.equal(s.rowFinished(1), true);
+    assert.equal(s.reservedTokens, 0);
+    assert.deepEqual(s.plan().prefill?.group.ids, [2]);
+  });
+
+  test('cancel works in every state and frees the reservation', () => {
+    const s = new Scheduler(limits({ maxNumSeqs: 2 }));
+    s.enqueue({ id: 1, promptLen: 5, n: 1, maxTokens: 5 });
+    s.enqueue({ id: 2, promptLen: 500, n: 1, maxTokens: 5 });
+    s.enqueue({ id: 3, promptLen: 5, n: 1, maxTokens: 5 });
+    const p = s.plan();
+    s.prefillDone(p);
+    assert.equal(s.cancel(3), 'waiting');
+    const chunk = s.plan();
+    assert.deepEqual(chunk.prefill?.group.ids, [2]);
+    assert.equal(s.cancel(2), 'prefilling');
+    assert.equal(s.cancel(1), 'running');
+    assert.equal(s.cancel(1), 'unknown');
+    assert.equal(s.reservedTokens, 0);
+    assert.equal(s.idle, true);
+    assert.equal(s.plan().prefill, undefined);
+  });
+});
