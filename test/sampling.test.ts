@@ -6,6 +6,7 @@ import {
   applyPenalties,
   argmax,
   createSamplingState,
+  expNonPositive,
   recordOutputToken,
   sampleToken,
   selectTopK,
@@ -162,6 +163,18 @@ describe('top-p', () => {
     const drawn = support(new Array<number>(5000).fill(0), params({ topP: 0.1 }), 3000);
     assert.ok(drawn.at(-1)! < 500, `drew id ${drawn.at(-1)}`);
     assert.ok(drawn.length > 400, `only ${drawn.length} distinct ids`);
+  });
+
+  test('a row spread over many histogram bins keeps exactly the nucleus of a full sort, with or without top-k', () => {
+    const prng = createPrng(31);
+    const logits = Array.from({ length: 200 }, () => Math.fround(prng.next() * 3));
+    const probs = softmax(logits);
+    const ranked = Array.from(logits.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
+    let mass = 0;
+    const nucleus = ranked.filter((id) => (mass < 0.5 ? ((mass += probs[id]!), true) : false)).sort((a, b) => a - b);
+    assert.ok(nucleus.length > 20 && nucleus.length < 150, `nucleus of ${nucleus.length}`);
+    assert.deepEqual(support(logits, params({ topP: 0.5 }), 30_000), nucleus);
+    assert.deepEqual(support(logits, params({ topP: 0.5, topK: 199 }), 30_000), nucleus);
   });
 
   test('a peaked row with a long tail: the nucleus is the head', () => {
@@ -390,6 +403,17 @@ describe('logprobs', () => {
     const out = sampleToken(Float32Array.from([0, -Infinity]), params({ temperature: 0, logprobs: 2 }), state());
     assert.equal(out.topLogprobs![1]!.logprob, -Infinity);
     assertClose(out.logprob, 0, 1e-9);
+  });
+});
+
+describe('expNonPositive', () => {
+  test('is within 2e-8 of Math.exp on (-700, 0], exact at 0, and 0 below -700', () => {
+    assert.equal(expNonPositive(0), 1);
+    for (let d = -699.99; d <= 0; d += 0.0731) {
+      const relative = Math.abs(expNonPositive(d) / Math.exp(d) - 1);
+      assert.ok(relative < 2e-8, `exp(${d}) off by ${relative}`);
+    }
+    for (const d of [-700, -800, -Infinity, Number.NaN]) assert.equal(expNonPositive(d), 0);
   });
 });
 

@@ -173,6 +173,48 @@ describe('IncrementalDetokenizer on Llama 3.1 (byte-level BPE)', () => {
     assert.ok(Math.max(...calls) <= 20, `largest decode ${Math.max(...calls)} tokens`);
     assert.ok(pieces.slice(0, 60).join('').length > 60, 'held text was released before the run ended');
   });
+
+  test('a run of skipped special tokens does not grow the window', () => {
+    const calls: number[] = [];
+    const counting: TokenDecoder = {
+      specialTokenIds: llama.specialTokenIds,
+      decode: (window, opts) => {
+        calls.push(window.length);
+        return llama.decode(window, opts);
+      },
+    };
+    const ids = [9906, ...Array.from({ length: 200 }, () => LLAMA31_TOKENS.eot), 1917, 0];
+    const detok = new IncrementalDetokenizer(counting, { skipSpecialTokens: true });
+    const out = ids.map((id) => detok.push(id)).join('') + detok.flush();
+    assert.equal(out, 'Hello world!');
+    assert.ok(Math.max(...calls) <= 4, `largest decode ${Math.max(...calls)} tokens`);
+  });
+});
+
+describe('IncrementalDetokenizer release of long held runs (synthetic byte vocabulary)', () => {
+  /** A decoder whose tokens are arbitrary byte strings, decoded as UTF-8 with replacement. */
+  function byteDecoder(vocab: number[][]): TokenDecoder {
+    return {
+      specialTokenIds: new Set<number>(),
+      decode: (ids) => new TextDecoder().decode(Uint8Array.from(ids.flatMap((id) => vocab[id]!))),
+    };
+  }
+
+  test('never releases up to a boundary that cuts a character in two', () => {
+    // 0: a literal U+FFFD; 1..3: first bytes of 🤖 (F0 9F A4 96); 4: its last byte plus the lead of another.
+    const vocab = [[0xef, 0xbf, 0xbd], [0xf0], [0x9f], [0xa4], [0x96, 0xf0], [0x9f, 0x98, 0x80], [0x61]];
+    const decoder = byteDecoder(vocab);
+    const ids = [0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 2, 3, 5, 6];
+    const full = decoder.decode(ids);
+    const detok = new IncrementalDetokenizer(decoder, { skipSpecialTokens: true });
+    let text = '';
+    for (const id of ids) {
+      text += detok.push(id);
+      assert.ok(full.startsWith(text), `emitted ${JSON.stringify(text)} is not a prefix of ${JSON.stringify(full)}`);
+    }
+    assert.ok(text.includes('🤖'), 'the held run was released before the end');
+    assert.equal(text + detok.flush(), full);
+  });
 });
 
 describe('IncrementalDetokenizer on the SentencePiece fixture (Metaspace, byte fallback)', () => {

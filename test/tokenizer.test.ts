@@ -65,13 +65,14 @@ describe('loadTokenizer', () => {
     await assert.rejects(loadTokenizer(empty), (err: unknown) => {
       assert.ok(err instanceof TokenizerLoadError);
       assert.equal(err.name, 'TokenizerLoadError');
-      assert.match(err.message, /tokenizer\.json not found/);
+      assert.match(err.message, /^tokenizer\.json and tokenizer_config\.json not found in /);
+      assert.equal(err.file, join(empty, 'tokenizer.json'));
       return true;
     });
     const onlyJson = join(tmp, 'only-json');
     writeLlama31TokenizerFiles(onlyJson);
     rmSync(join(onlyJson, 'tokenizer_config.json'));
-    await assert.rejects(loadTokenizer(onlyJson), /tokenizer_config\.json not found/);
+    await assert.rejects(loadTokenizer(onlyJson), /^TokenizerLoadError: tokenizer_config\.json not found in /);
   });
 
   test('names a file that is not valid JSON', async () => {

@@ -65,7 +65,6 @@ export function hfConfig(spec: BuildSpec): Record<string, unknown> {
     head_dim: spec.headDim,
     hidden_act: 'silu',
     hidden_size: spec.hiddenSize,
-    initializer_range: spec.init.std,
     intermediate_size: spec.intermediateSize,
     max_position_embeddings: spec.contextLength,
     mlp_bias: false,

@@ -55,13 +55,29 @@ export interface BuildSpec {
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: Llama3RopeScaling;
-  /**
-   * Weight scales. Weights are uniform with the given standard deviation (mean 0, or 1 for norm weights).
-   * `logitStd` sets lm_head's scale to logitStd / sqrt(hiddenSize), so logits (after the final RMSNorm)
-   * have roughly that spread: large enough that sampling and greedy decoding are not flat.
-   */
-  init: { std: number; normStd: number; logitStd: number };
+  /** Weight scales, see {@link WeightInit}. */
+  init: WeightInit;
   reward?: RewardSpec;
+}
+
+/**
+ * Weight scales. Every weight is uniform with the stated standard deviation (mean 0; mean 1 for norm
+ * weights). Projections are scaled by 1/sqrt(fan_in), so activations keep the same size whatever the
+ * model's width, and the residual branches (o_proj, down_proj) by a further 1/sqrt(2·layers), so the
+ * current token's embedding is never drowned by the layers' sum, however deep the model. That keeps
+ * greedy decoding from locking onto one token (a flat 0.02 init did, from hidden 512 / 8 layers up).
+ */
+export interface WeightInit {
+  /** Embedding std. */
+  embedStd: number;
+  /** q/k/v/gate/up std × sqrt(fan_in). */
+  gain: number;
+  /** o_proj/down_proj std × sqrt(fan_in) × sqrt(2·layers). */
+  residualGain: number;
+  /** Std of the RMSNorm weights around 1. */
+  normStd: number;
+  /** lm_head std × sqrt(hidden): roughly the std of the logits, so sampling is not flat. */
+  logitStd: number;
 }
 
 /** Weights above this many bytes go to an external data file in `auto` mode (protobuf's 2 GB limit is far off). */
@@ -96,7 +112,7 @@ const TINY: BuildSpec = {
   rmsNormEps: 1e-5,
   ropeTheta: 500000,
   ropeScaling: LLAMA31_ROPE_SCALING,
-  init: { std: 0.02, normStd: 0.1, logitStd: 4 },
+  init: { embedStd: 1, gain: 1, residualGain: 1, normStd: 0.1, logitStd: 4 },
 };
 
 /**

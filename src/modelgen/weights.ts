@@ -56,12 +56,15 @@ export const MODEL_WEIGHT_NAMES = {
 /** Declares every weight of `spec` on the graph (random, seeded by spec.seed and the tensor name). */
 export function declareWeights(g: GraphBuilder, spec: BuildSpec): ModelWeights {
   const { hiddenSize: h, intermediateSize: inter, headDim: d, seed, dtype } = spec;
-  const { std, normStd, logitStd } = spec.init;
-  const dense = (name: string, dims: number[], s = std) =>
-    g.initializer(name, dtype, dims, { kind: 'uniform', seed, mean: 0, std: s });
+  const { embedStd, gain, residualGain, normStd, logitStd } = spec.init;
+  const random = (name: string, dims: number[], std: number) =>
+    g.initializer(name, dtype, dims, { kind: 'uniform', seed, mean: 0, std });
+  /** [fanIn, out] projection with std gain / sqrt(fanIn). */
+  const dense = (name: string, dims: [number, number], scale = gain) => random(name, dims, scale / Math.sqrt(dims[0]));
+  const residualScale = residualGain / Math.sqrt(2 * spec.numLayers);
   const norm = (name: string) => g.initializer(name, dtype, [h], { kind: 'uniform', seed, mean: 1, std: normStd });
 
-  const embed = dense(MODEL_WEIGHT_NAMES.embed, [spec.vocabSize, h]);
+  const embed = random(MODEL_WEIGHT_NAMES.embed, [spec.vocabSize, h], embedStd);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < spec.numLayers; i++) {
     const n = layerWeightNames(i);
@@ -69,14 +72,14 @@ export function declareWeights(g: GraphBuilder, spec: BuildSpec): ModelWeights {
     dense(n.q, [h, spec.numHeads * d]);
     dense(n.k, [h, spec.numKvHeads * d]);
     dense(n.v, [h, spec.numKvHeads * d]);
-    dense(n.o, [spec.numHeads * d, h]);
+    dense(n.o, [spec.numHeads * d, h], residualScale);
     norm(n.postAttentionNorm);
     dense(n.gate, [h, inter]);
     dense(n.up, [h, inter]);
-    dense(n.down, [inter, h]);
+    dense(n.down, [inter, h], residualScale);
     layers.push(n);
   }
   const finalNorm = norm(MODEL_WEIGHT_NAMES.finalNorm);
-  const lmHead = dense(MODEL_WEIGHT_NAMES.lmHead, [h, spec.vocabSize], logitStd / Math.sqrt(h));
+  const lmHead = dense(MODEL_WEIGHT_NAMES.lmHead, [h, spec.vocabSize], logitStd);
   return { embed, layers, finalNorm, lmHead };
 }

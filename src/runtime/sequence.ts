@@ -31,7 +31,11 @@ export class Sequence {
   ) {
     const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + index;
     this.sampling = createSamplingState({ ...request.sampling, seed }, request.promptTokenIds);
-    this.detok = new IncrementalDetokenizer(tokenizer, { skipSpecialTokens: request.skipSpecialTokens });
+    // The prompt's tail primes the detokenizer so the first token's leading space (SentencePiece) survives.
+    this.detok = new IncrementalDetokenizer(tokenizer, {
+      skipSpecialTokens: request.skipSpecialTokens,
+      contextIds: request.promptTokenIds.slice(-4),
+    });
     this.stopMatcher = new StopMatcher(request.stop, { includeStopStrInOutput: request.includeStopStrInOutput });
     this.conditions = new StopConditions({
       eosTokenIds,

@@ -9,7 +9,10 @@
  * `read` and `read` to the end. Decoding from a few tokens back, instead of from the new token alone, keeps
  * context-dependent decoders right (SentencePiece's Metaspace + Strip drops the first token's leading
  * space; byte tokens merge into one character). Each decode covers only the window since `prefix`, so the
- * cost per token is O(window), not O(tokens so far).
+ * cost per token is O(window), not O(tokens so far). Two additions keep the window small in odd cases:
+ * skipped special tokens never enter it (decode drops them anyway), and text that has ended in U+FFFD
+ * for more than `MAX_HELD_TOKENS` tokens (e.g. literal replacement characters) is released up to an
+ * earlier boundary that no later token can change.
  */
 import type { TextTokenizer } from './tokenizer.ts';
 
@@ -34,7 +37,8 @@ const REPLACEMENT = '\uFFFD';
 const CONTEXT_TOKENS = 5;
 /**
  * Held-back tokens after which the detokenizer looks for an earlier safe boundary, so a long run of
- * text ending in U+FFFD (e.g. literal replacement characters) cannot grow the window without bound.
+ * text ending in U+FFFD (e.g. literal replacement characters) cannot grow the window without bound:
+ * the window stays under about twice this many tokens. A split character holds back at most 3.
  */
 const MAX_HELD_TOKENS = 8;
 /**
@@ -54,11 +58,11 @@ export class IncrementalDetokenizer {
   private readonly decoder: TokenDecoder;
   private readonly specialTokenIds: ReadonlySet<number>;
   private readonly skipSpecialTokens: boolean;
-  /** Ids from the window start on (older ones are dropped). */
+  /** Ids from the window start (vLLM's prefix offset) on; older ones are dropped. */
   private ids: number[] = [];
-  private prefixOffset = 0;
+  /** Index in `ids` up to which the text has been emitted (vLLM's read offset). */
   private readOffset = 0;
-  /** decode(ids[prefixOffset:readOffset]). */
+  /** decode(ids[0:readOffset]). */
   private prefixText = '';
 
   /**
@@ -70,7 +74,8 @@ export class IncrementalDetokenizer {
     this.specialTokenIds = tokenizer.specialTokenIds;
     this.skipSpecialTokens = opts.skipSpecialTokens ?? true;
     if (opts.contextIds !== undefined && opts.contextIds.length > 0) {
-      this.ids = opts.contextIds.slice(-CONTEXT_TOKENS);
+      const context = opts.contextIds.filter((id) => !this.skips(id));
+      this.ids = context.slice(-CONTEXT_TOKENS);
       this.readOffset = this.ids.length;
       this.prefixText = this.decodeRange(0, this.readOffset);
     }
@@ -84,10 +89,10 @@ export class IncrementalDetokenizer {
     // Skipped special tokens add no text (decode filters them out before decoding), so leaving them out
     // changes no decode; it keeps the window from growing over runs of them and keeps every window
     // starting at a token that has text, which a Strip decoder needs.
-    if (this.skipSpecialTokens && this.specialTokenIds.has(tokenId)) return '';
+    if (this.skips(tokenId)) return '';
     this.ids.push(tokenId);
-    const text = this.decodeRange(this.prefixOffset, this.ids.length);
-    if (text.length > this.prefixText.length) {
+    const text = this.decodeRange(0, this.ids.length);
+    if (text.length > this.prefixText.length && !text.endsWith(REPLACEMENT)) {
       return this.advance(text, this.ids.length);
     }
     if (this.ids.length - this.readOffset > MAX_HELD_TOKENS) return this.release(text);
@@ -99,22 +104,23 @@ export class IncrementalDetokenizer {
    * end, which decodes to U+FFFD exactly as a full decode would) and resets to an empty state.
    */
   flush(): string {
-    const text = this.decodeRange(this.prefixOffset, this.ids.length);
+    const text = this.decodeRange(0, this.ids.length);
     const out = text.length > this.prefixText.length ? text.slice(this.prefixText.length) : '';
     this.ids = [];
-    this.prefixOffset = 0;
     this.readOffset = 0;
     this.prefixText = '';
     return out;
   }
 
-  /** Emits `text` (the decode of ids[prefixOffset:end]) past the emitted part, and slides the window. */
+  /**
+   * Emits `text` (the decode of ids[0:end]) past the emitted part, and slides the window: the new
+   * window starts at the old read offset and everything up to `end` counts as emitted.
+   */
   private advance(text: string, end: number): string {
     const out = text.slice(this.prefixText.length);
-    const newPrefix = this.readOffset;
-    this.ids = this.ids.slice(newPrefix);
-    this.prefixOffset = 0;
-    this.readOffset = end - newPrefix;
+    const newStart = this.readOffset;
+    this.ids = this.ids.slice(newStart);
+    this.readOffset = end - newStart;
     this.prefixText = this.decodeRange(0, this.readOffset);
     return out;
   }
@@ -132,10 +138,15 @@ export class IncrementalDetokenizer {
       b--;
     }
     for (let tries = 0; tries < RELEASE_TRIES && b > this.readOffset; tries++, b--) {
-      const head = this.decodeRange(this.prefixOffset, b);
+      const head = this.decodeRange(0, b);
       if (head.length > this.prefixText.length && text.startsWith(head)) return this.advance(head, b);
     }
     return '';
+  }
+
+  /** Whether `id` is a special token this detokenizer drops. */
+  private skips(id: number): boolean {
+    return this.skipSpecialTokens && this.specialTokenIds.has(id);
   }
 
   private decodeRange(start: number, end: number): string {

@@ -185,11 +185,8 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-/** Reads and parses a required JSON file, naming it in any error. */
-async function readJson(dir: string, name: string): Promise<object> {
-  const path = join(dir, name);
-  const text = await readOptional(path);
-  if (text === undefined) throw new TokenizerLoadError(`${name} not found in ${dir}`, path);
+/** Parses a JSON object read from `path`, naming the file in any error. */
+function parseJsonObject(text: string, path: string): object {
   try {
     const value: unknown = JSON.parse(text);
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
@@ -197,6 +194,18 @@ async function readJson(dir: string, name: string): Promise<object> {
   } catch (err) {
     throw new TokenizerLoadError(`${path} is not valid JSON: ${errorMessage(err)}`, path, { cause: err });
   }
+}
+
+/** Reads the required JSON files of `dir`; a missing one is reported by name (all missing ones at once). */
+async function readRequiredJson(dir: string, names: readonly string[]): Promise<object[]> {
+  const paths = names.map((name) => join(dir, name));
+  const texts = await Promise.all(paths.map(readOptional));
+  const missing = names.filter((_, i) => texts[i] === undefined);
+  if (missing.length > 0) {
+    const what = missing.join(' and ');
+    throw new TokenizerLoadError(`${what} not found in ${dir}`, join(dir, missing[0]!));
+  }
+  return texts.map((text, i) => parseJsonObject(text!, paths[i]!));
 }
 
 /**
@@ -207,10 +216,7 @@ async function readJson(dir: string, name: string): Promise<object> {
  * @throws ChatTemplateError when the chat template does not parse
  */
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
-  const [tokenizerJson, config] = await Promise.all([
-    readJson(dir, 'tokenizer.json'),
-    readJson(dir, 'tokenizer_config.json'),
-  ]);
+  const [tokenizerJson, config] = await readRequiredJson(dir, ['tokenizer.json', 'tokenizer_config.json']);
   const tokenizerConfig = config as TokenizerConfig;
   const hasTemplate = tokenizerConfig.chat_template !== undefined && tokenizerConfig.chat_template !== null;
   const jinja = hasTemplate ? undefined : await readOptional(join(dir, 'chat_template.jinja'));
