@@ -121,6 +121,10 @@ function argmax(a: ArrayLike<number>): number {
   return best;
 }
 
+const ones = (n: number) => Array<number>(n).fill(1);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+const PAD = 128009;
+
 function sha256Tree(dir: string): Record<string, string> {
   return Object.fromEntries(
     listFiles(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]),
@@ -155,13 +159,16 @@ describe('rope frequencies', () => {
 });
 
 describe('model builder', () => {
-  test('same seed ⇒ byte-identical folders; another seed ⇒ other weights', () => {
+  test('same seed ⇒ byte-identical folders (both styles); another seed ⇒ other weights', () => {
+    for (const preset of ['instruct', 'instruct-genai']) {
+      const a = model(preset, preset);
+      const b = buildModelFolder(a.spec, join(root, `${preset}-again`));
+      assert.deepEqual(sha256Tree(b.dir), sha256Tree(a.dir));
+      rmSync(b.dir, { recursive: true });
+    }
     const a = model('instruct', 'instruct');
-    const b = buildModelFolder(a.spec, join(root, 'instruct-again'));
-    assert.deepEqual(sha256Tree(b.dir), sha256Tree(a.dir));
     const c = buildModelFolder(resolveSpec('instruct', { seed: 1 }), join(root, 'instruct-seed1'));
     assert.notEqual(sha256Tree(c.dir)['onnx/model.onnx'], sha256Tree(a.dir)['onnx/model.onnx']);
-    rmSync(b.dir, { recursive: true });
     rmSync(c.dir, { recursive: true });
   });
 
@@ -267,6 +274,22 @@ describe('ONNX logits match the float64 reference', () => {
     });
   }
 
+  test('a 1000-token prompt (distances where the llama3-scaled low frequencies matter), both styles', async () => {
+    let x = 12345;
+    const prompt = [BOS];
+    while (prompt.length < 1000) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      prompt.push(x % 128000);
+    }
+    for (const [name, preset] of [['instruct', 'instruct'], ['instruct-genai', 'instruct-genai']]) {
+      const m = model(name!, preset!);
+      const expected = LlamaReference.fromFolder(m.dir).logits(prompt, { lastOnly: true })[0]!;
+      const got = (await step(m, { ids: [prompt], mask: [ones(prompt.length)] })).logits[0]![0]!;
+      const d = maxAbsDiff(got, expected);
+      assert.ok(d <= 1e-4, `${name}: max abs diff ${d}`);
+    }
+  });
+
   test('both styles compute the same function for the same seed', async () => {
     const prompt = PROMPTS[2]!;
     const a = (await step(model('instruct', 'instruct'), { ids: [prompt], mask: [prompt.map(() => 1)] })).logits[0]![0]!;
@@ -275,9 +298,6 @@ describe('ONNX logits match the float64 reference', () => {
   });
 });
 
-const ones = (n: number) => Array<number>(n).fill(1);
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-const PAD = 128009;
 
 describe('KV cache and padding in onnxruntime-node', () => {
   for (const [name, preset, overrides] of [

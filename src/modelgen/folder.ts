@@ -147,7 +147,7 @@ export function genaiConfig(spec: BuildSpec): Record<string, unknown> {
       past_present_share_buffer: false,
       repetition_penalty: 1,
       temperature: 0.6,
-      top_k: 0,
+      top_k: 50,
       top_p: 0.9,
     },
   };

@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { onnx, type ITensorProto } from './graph-builder.ts';
 import { fromHalfBits } from './tensors.ts';
-import { layerWeightNames, MODEL_WEIGHT_NAMES } from './weights.ts';
+import { layerWeightNames, MODEL_WEIGHT_NAMES, type LayerWeights } from './weights.ts';
 
 /** The config.json fields the forward pass needs. */
 export interface ReferenceConfig {
@@ -160,52 +160,16 @@ export class LlamaReference {
    */
   logits(tokens: readonly number[], opts: { lastOnly?: boolean } = {}): Float64Array[] {
     const c = this.config;
-    const { hidden_size: hidden, head_dim: d, num_attention_heads: nq, num_key_value_heads: nkv } = c;
-    const group = nq / nkv;
+    const hidden = c.hidden_size;
     const embed = this.w(MODEL_WEIGHT_NAMES.embed);
     let xs = tokens.map((t) => Float64Array.from(embed.subarray(t * hidden, (t + 1) * hidden)));
     for (let l = 0; l < c.num_hidden_layers; l++) {
       const n = layerWeightNames(l);
-      const keys: Float64Array[] = [];
-      const values: Float64Array[] = [];
-      const queries: Float64Array[] = [];
-      xs.forEach((x, pos) => {
-        const h = rmsNorm(x, this.w(n.inputNorm), c.rms_norm_eps);
-        const q = vecMat(h, this.w(n.q), nq * d);
-        const k = vecMat(h, this.w(n.k), nkv * d);
-        rotate(q, nq, d, this.invFreq, pos);
-        rotate(k, nkv, d, this.invFreq, pos);
-        queries.push(q);
-        keys.push(k);
-        values.push(vecMat(h, this.w(n.v), nkv * d));
-      });
+      const attn = this.attention(xs, n);
       xs = xs.map((x, pos) => {
-        const ctx = new Float64Array(nq * d);
-        for (let head = 0; head < nq; head++) {
-          const kvh = Math.floor(head / group);
-          const scores = new Float64Array(pos + 1);
-          let max = -Infinity;
-          for (let j = 0; j <= pos; j++) {
-            let s = 0;
-            for (let i = 0; i < d; i++) s += queries[pos]![head * d + i]! * keys[j]![kvh * d + i]!;
-            scores[j] = s / Math.sqrt(d);
-            max = Math.max(max, scores[j]!);
-          }
-          let sum = 0;
-          for (let j = 0; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
-          for (let j = 0; j <= pos; j++) {
-            const p = scores[j]! / sum;
-            for (let i = 0; i < d; i++) ctx[head * d + i]! += p * values[j]![kvh * d + i]!;
-          }
-        }
-        const attn = vecMat(ctx, this.w(n.o), hidden);
-        const x1 = x.map((v, i) => v + attn[i]!);
-        const h2 = rmsNorm(x1, this.w(n.postAttentionNorm), c.rms_norm_eps);
-        const gate = vecMat(h2, this.w(n.gate), c.intermediate_size);
-        const up = vecMat(h2, this.w(n.up), c.intermediate_size);
-        const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
-        const down = vecMat(act, this.w(n.down), hidden);
-        return x1.map((v, i) => v + down[i]!);
+        const x1 = x.map((v, i) => v + attn[pos]![i]!);
+        const mlp = this.mlp(rmsNorm(x1, this.w(n.postAttentionNorm), c.rms_norm_eps), n);
+        return x1.map((v, i) => v + mlp[i]!);
       });
     }
     const finalNorm = this.w(MODEL_WEIGHT_NAMES.finalNorm);
@@ -213,4 +177,58 @@ export class LlamaReference {
     const rows = opts.lastOnly ? xs.slice(-1) : xs;
     return rows.map((x) => vecMat(rmsNorm(x, finalNorm, c.rms_norm_eps), lmHead, c.vocab_size));
   }
+
+  /** Causal grouped-query self-attention of one layer (input RMSNorm included): o_proj output per position. */
+  private attention(xs: Float64Array[], n: LayerWeights): Float64Array[] {
+    const c = this.config;
+    const { head_dim: d, num_attention_heads: nq, num_key_value_heads: nkv } = c;
+    const group = nq / nkv;
+    const qs: Float64Array[] = [];
+    const ks: Float64Array[] = [];
+    const vs: Float64Array[] = [];
+    xs.forEach((x, pos) => {
+      const h = rmsNorm(x, this.w(n.inputNorm), c.rms_norm_eps);
+      const q = vecMat(h, this.w(n.q), nq * d);
+      const k = vecMat(h, this.w(n.k), nkv * d);
+      rotate(q, nq, d, this.invFreq, pos);
+      rotate(k, nkv, d, this.invFreq, pos);
+      qs.push(q);
+      ks.push(k);
+      vs.push(vecMat(h, this.w(n.v), nkv * d));
+    });
+    return qs.map((q, pos) => {
+      const ctx = new Float64Array(nq * d);
+      for (let head = 0; head < nq; head++) {
+        const kvOff = Math.floor(head / group) * d; // query head → its KV head (repeat_kv)
+        const probs = new Float64Array(pos + 1);
+        for (let j = 0; j <= pos; j++) {
+          let s = 0;
+          for (let i = 0; i < d; i++) s += q[head * d + i]! * ks[j]![kvOff + i]!;
+          probs[j] = s / Math.sqrt(d);
+        }
+        softmaxInPlace(probs);
+        for (let j = 0; j <= pos; j++) {
+          for (let i = 0; i < d; i++) ctx[head * d + i]! += probs[j]! * vs[j]![kvOff + i]!;
+        }
+      }
+      return vecMat(ctx, this.w(n.o), c.hidden_size);
+    });
+  }
+
+  /** SwiGLU MLP of one layer on an already normalized input. */
+  private mlp(h: Float64Array, n: LayerWeights): Float64Array {
+    const inter = this.config.intermediate_size;
+    const gate = vecMat(h, this.w(n.gate), inter);
+    const up = vecMat(h, this.w(n.up), inter);
+    const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
+    return vecMat(act, this.w(n.down), this.config.hidden_size);
+  }
+}
+
+function softmaxInPlace(v: Float64Array): void {
+  let max = -Infinity;
+  for (const x of v) max = Math.max(max, x);
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i] = Math.exp(v[i]! - max);
+  for (let i = 0; i < v.length; i++) v[i]! /= sum;
 }

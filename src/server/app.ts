@@ -1,0 +1,91 @@
+/**
+ * buildApp(deps): the fastify application, without listening (main.ts listens). Routes are thin:
+ * validate, call a service, shape the answer. Errors are thrown and mapped once, here.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { AppDeps } from './deps.ts';
+import { ApiError, toApiError } from './errors.ts';
+import { registerChatRoutes } from './routes/chat.ts';
+import { registerCompletionRoutes } from './routes/completions.ts';
+import { registerModelRoutes } from './routes/models.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerTokenizeRoutes } from './routes/tokenize.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Token counts of the request, for the access log line. */
+    usage?: { promptTokens: number; completionTokens: number };
+  }
+}
+
+/** Constant-time comparison of a presented key with the configured one (hashes equalize lengths). */
+export function keyMatches(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function checkAuth(req: FastifyRequest, apiKey: string): void {
+  const header = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(.+)$/i.exec(header);
+  if (!m || !keyMatches(m[1]!.trim(), apiKey)) {
+    throw new ApiError(
+      401,
+      m ? 'Incorrect API key provided' : 'Missing API key: send "Authorization: Bearer <key>"',
+      'invalid_request_error',
+      null,
+      'invalid_api_key',
+    );
+  }
+}
+
+/** Builds the app; call `.ready()` or `.listen()` on the result. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    logger: deps.logger === undefined ? { level: 'info' } : deps.logger,
+    bodyLimit: deps.limits.maxBodyBytes,
+    disableRequestLogging: true,
+    genReqId: () => `req-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+  });
+
+  app.decorateRequest('usage', undefined);
+
+  app.addHook('onRequest', async (req) => {
+    if (deps.limits.apiKey && req.url !== '/health') checkAuth(req, deps.limits.apiKey);
+  });
+
+  // One line per request: id, route, status, tokens, timing. Never the prompt text at info level.
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      {
+        route: req.routeOptions.url ?? req.url,
+        method: req.method,
+        status: reply.statusCode,
+        ms: Number(reply.elapsedTime.toFixed(1)),
+        promptTokens: req.usage?.promptTokens,
+        completionTokens: req.usage?.completionTokens,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.debug({ err: apiErr.message }, 'client error');
+    void reply.status(apiErr.status).headers(apiErr.headers).send(apiErr.body());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, `Unknown route ${req.method} ${req.url}`, 'invalid_request_error', null, 'not_found');
+    void reply.status(404).send(e.body());
+  });
+
+  registerHealthRoutes(app, deps);
+  registerModelRoutes(app, deps);
+  registerTokenizeRoutes(app, deps);
+  registerChatRoutes(app, deps);
+  registerCompletionRoutes(app, deps);
+  return app;
+}

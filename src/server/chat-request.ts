@@ -1,0 +1,145 @@
+/**
+ * POST /v1/chat/completions wire body → validated request: messages checked and normalized for the chat
+ * template, unsupported features refused with a 400 that says so, the prompt rendered and tokenized, and
+ * the generation fields mapped (generation-params.ts).
+ */
+import type { GenerationRequest } from '../runtime/types.ts';
+import type { ChatMessage } from '../tokenizer/index.ts';
+import type { AppDeps, ServedModel } from './deps.ts';
+import { invalidRequest } from './errors.ts';
+import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
+import { findModel } from './registry.ts';
+import { type Body, has, optBool, optString } from './validate.ts';
+
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
+
+/** A validated chat request. */
+export interface ChatRequest {
+  model: ServedModel;
+  generation: GenerationRequest;
+  stream: boolean;
+  includeUsage: boolean;
+  /** Whether logprobs were asked for (chat style). */
+  logprobs: boolean;
+}
+
+function checkContent(content: unknown, i: number, role: string): ChatMessage['content'] {
+  const param = `messages[${i}].content`;
+  if (content === undefined || content === null) {
+    if (role === 'assistant') return null;
+    throw invalidRequest(`Missing required parameter: '${param}'`, param);
+  }
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) {
+    throw invalidRequest(`Invalid type for '${param}': expected a string or an array of content parts`, param, 'invalid_type');
+  }
+  content.forEach((part: unknown, j: number) => {
+    const p = part as { type?: unknown; text?: unknown } | null;
+    if (!p || typeof p !== 'object' || p.type !== 'text') {
+      const t = p && typeof p === 'object' ? String(p.type) : typeof part;
+      throw invalidRequest(`Content part type '${t}' is not supported: only 'text' parts are`, `${param}[${j}].type`);
+    }
+    if (typeof p.text !== 'string') {
+      throw invalidRequest(`Invalid type for '${param}[${j}].text': expected a string`, `${param}[${j}].text`, 'invalid_type');
+    }
+  });
+  return content as ChatMessage['content'];
+}
+
+/** Tool calls as the chat template wants them: `function.arguments` parsed from OpenAI's JSON string. */
+function checkToolCalls(v: unknown, i: number): ChatMessage['tool_calls'] {
+  const param = `messages[${i}].tool_calls`;
+  if (!Array.isArray(v)) throw invalidRequest(`Invalid type for '${param}': expected an array`, param, 'invalid_type');
+  return v.map((call: any, j: number) => {
+    const fn = call?.function;
+    if (!fn || typeof fn.name !== 'string') throw invalidRequest(`'${param}[${j}].function.name' is required`, `${param}[${j}].function.name`);
+    let args: unknown = fn.arguments ?? {};
+    if (typeof args === 'string') {
+      try {
+        args = JSON.parse(args || '{}');
+      } catch {
+        throw invalidRequest(`'${param}[${j}].function.arguments' is not valid JSON`, `${param}[${j}].function.arguments`);
+      }
+    }
+    return { ...call, function: { name: fn.name, arguments: args } };
+  });
+}
+
+/** Validates `messages` and maps them to the template's shape ('developer' is rendered as 'system'). */
+export function parseMessages(v: unknown): ChatMessage[] {
+  if (!Array.isArray(v)) throw invalidRequest(`Invalid type for 'messages': expected an array`, 'messages', 'invalid_type');
+  if (v.length === 0) throw invalidRequest(`'messages' must contain at least one message`, 'messages');
+  return v.map((m: unknown, i: number) => {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) {
+      throw invalidRequest(`Invalid type for 'messages[${i}]': expected an object`, `messages[${i}]`, 'invalid_type');
+    }
+    const msg = m as Record<string, unknown>;
+    if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) {
+      throw invalidRequest(
+        `Invalid value for 'messages[${i}].role': ${JSON.stringify(msg.role)}; expected one of ${[...ROLES].join(', ')}`,
+        `messages[${i}].role`,
+      );
+    }
+    const out: ChatMessage = {
+      role: msg.role === 'developer' ? 'system' : msg.role,
+      content: checkContent(msg.content, i, msg.role),
+      ...(typeof msg.name === 'string' ? { name: msg.name } : {}),
+      ...(has(msg, 'tool_calls') && msg.role === 'assistant' ? { tool_calls: checkToolCalls(msg.tool_calls, i) } : {}),
+      ...(typeof msg.tool_call_id === 'string' ? { tool_call_id: msg.tool_call_id } : {}),
+    };
+    if (out.content === null && !out.tool_calls) {
+      throw invalidRequest(`Missing required parameter: 'messages[${i}].content'`, `messages[${i}].content`);
+    }
+    return out;
+  });
+}
+
+/** Refuses the OpenAI features this server does not implement yet, naming them. */
+function refuseUnsupported(body: Body): void {
+  if (Array.isArray(body.tools) && body.tools.length > 0) {
+    throw invalidRequest(`'tools' (function calling) is not supported by this server yet`, 'tools', 'unsupported_parameter');
+  }
+  if (has(body, 'tool_choice') && body.tool_choice !== 'none' && body.tool_choice !== 'auto') {
+    throw invalidRequest(`'tool_choice' is not supported by this server yet`, 'tool_choice', 'unsupported_parameter');
+  }
+  const rf = body.response_format as { type?: unknown } | undefined | null;
+  if (rf !== undefined && rf !== null && rf.type !== 'text') {
+    throw invalidRequest(
+      `'response_format' of type ${JSON.stringify(rf?.type)} is not supported by this server yet (only 'text')`,
+      'response_format',
+      'unsupported_parameter',
+    );
+  }
+}
+
+/** Reads `stream` and `stream_options`. */
+function parseStreaming(body: Body): { stream: boolean; includeUsage: boolean } {
+  const stream = optBool(body, 'stream', false);
+  let includeUsage = false;
+  if (has(body, 'stream_options')) {
+    if (!stream) throw invalidRequest(`'stream_options' is only allowed when 'stream' is true`, 'stream_options');
+    const so = body.stream_options as Record<string, unknown>;
+    if (typeof so !== 'object' || Array.isArray(so)) {
+      throw invalidRequest(`Invalid type for 'stream_options': expected an object`, 'stream_options', 'invalid_type');
+    }
+    includeUsage = optBool(so, 'include_usage', false);
+  }
+  return { stream, includeUsage };
+}
+
+/** Validates a chat body and renders its prompt. */
+export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
+  const model = findModel(deps, optString(body, 'model'), 'generate');
+  if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
+  const messages = parseMessages(body.messages);
+  refuseUnsupported(body);
+  optString(body, 'user');
+  const params = parseGenerationParams(body, model, deps.limits, 'chat');
+  const kwargs = body.chat_template_kwargs;
+  const promptIds = model.tokenizer.encodeChat(messages, {
+    addGenerationPrompt: optBool(body, 'add_generation_prompt', true),
+    templateKwargs: kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs) ? (kwargs as Record<string, unknown>) : undefined,
+  });
+  const generation = finalizeRequest(params, promptIds, model, deps.limits, 'messages');
+  return { model, generation, ...parseStreaming(body), logprobs: generation.sampling.logprobs !== null };
+}

@@ -1,0 +1,73 @@
+/**
+ * POST /v1/completions wire body → validated requests, one per prompt (`prompt` may be a string, a list
+ * of strings, a list of token ids, or a list of such lists).
+ */
+import type { GenerationRequest } from '../runtime/types.ts';
+import type { AppDeps, ServedModel } from './deps.ts';
+import { invalidRequest } from './errors.ts';
+import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
+import { findModel } from './registry.ts';
+import { type Body, checkNumber, has, optBool, optString } from './validate.ts';
+
+/** A validated text-completion request. */
+export interface CompletionRequest {
+  model: ServedModel;
+  /** One engine request per prompt; choice index = prompt index × n + sequence index. */
+  generations: GenerationRequest[];
+  /** Prompt texts, for `echo`. */
+  promptTexts: string[];
+  echo: boolean;
+  stream: boolean;
+  includeUsage: boolean;
+  logprobs: boolean;
+}
+
+const MAX_PROMPTS = 64;
+
+/** Normalizes `prompt` into token-id lists. */
+function promptTokenLists(v: unknown, model: ServedModel): number[][] {
+  const vocab = model.tokenizer.vocabSize;
+  const ids = (list: unknown[], param: string) =>
+    list.map((x, j) => checkNumber(x, `${param}[${j}]`, { integer: true, min: 0, max: vocab - 1 }));
+  if (typeof v === 'string') return [model.tokenizer.encode(v)];
+  if (!Array.isArray(v) || v.length === 0) {
+    throw invalidRequest(`'prompt' must be a string, an array of strings, or an array of token ids`, 'prompt', 'invalid_type');
+  }
+  if (v.every((x) => typeof x === 'number')) return [ids(v, 'prompt')];
+  if (v.length > MAX_PROMPTS) throw invalidRequest(`'prompt' may hold at most ${MAX_PROMPTS} prompts`, 'prompt');
+  return v.map((p, i) => {
+    if (typeof p === 'string') return model.tokenizer.encode(p);
+    if (Array.isArray(p)) return ids(p, `prompt[${i}]`);
+    throw invalidRequest(`Invalid type for 'prompt[${i}]': expected a string or an array of token ids`, `prompt[${i}]`, 'invalid_type');
+  });
+}
+
+/** Validates a completions body. */
+export function parseCompletionRequest(body: Body, deps: AppDeps): CompletionRequest {
+  const model = findModel(deps, optString(body, 'model'), 'generate');
+  if (!has(body, 'prompt')) throw invalidRequest(`Missing required parameter: 'prompt'`, 'prompt');
+  if (has(body, 'suffix')) throw invalidRequest(`'suffix' is not supported by this server`, 'suffix', 'unsupported_parameter');
+  const lists = promptTokenLists(body.prompt, model);
+  // OpenAI's legacy completions default to 16 tokens.
+  const params = parseGenerationParams({ max_tokens: 16, ...body }, model, deps.limits, 'completions');
+  const best = has(body, 'best_of') ? checkNumber(body.best_of, 'best_of', { integer: true, min: 1 }) : params.n;
+  if (best !== params.n) {
+    throw invalidRequest(`'best_of' other than n is supported on /v1/chat/completions only`, 'best_of', 'unsupported_parameter');
+  }
+  const stream = optBool(body, 'stream', false);
+  const so = body.stream_options as Record<string, unknown> | undefined;
+  if (so !== undefined && so !== null && !stream) {
+    throw invalidRequest(`'stream_options' is only allowed when 'stream' is true`, 'stream_options');
+  }
+  const includeUsage = so && typeof so === 'object' ? optBool(so, 'include_usage', false) : false;
+  const generations = lists.map((ids, i) => finalizeRequest(params, ids, model, deps.limits, lists.length > 1 ? `prompt[${i}]` : 'prompt'));
+  return {
+    model,
+    generations,
+    promptTexts: lists.map((ids) => model.tokenizer.decode(ids, { skipSpecialTokens: false })),
+    echo: optBool(body, 'echo', false),
+    stream,
+    includeUsage,
+    logprobs: params.sampling.logprobs !== null,
+  };
+}

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../deps.ts';
+import { parseChatRequest } from '../chat-request.ts';
+import { ChatChunkBuilder, chatCompletion } from '../chat-response.ts';
+import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
+import { streamGeneration } from '../streaming.ts';
+import { asBody } from '../validate.ts';
+
+/** POST /v1/chat/completions. Validation and template rendering happen before any SSE header. */
+export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.post('/v1/chat/completions', async (req, reply) => {
+    const chat = parseChatRequest(asBody(req.body), deps);
+    const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
+    // The engine refuses an overloaded request here, before anything is sent: a real 429.
+    const events = chat.model.engine.generate(chat.generation, signal);
+    const id = responseId('chatcmpl');
+    const created = Math.floor(Date.now() / 1000);
+    if (chat.stream) {
+      reply.hijack();
+      const shapes = new ChatChunkBuilder(id, chat.model.id, created, chat.includeUsage);
+      await streamGeneration({
+        req,
+        reply,
+        events,
+        choices: chat.generation.n,
+        promptTokens: chat.generation.promptTokenIds.length,
+        shapes: {
+          open: (i) => shapes.role(i),
+          content: (i, text, tokens) => shapes.content(i, text, tokens),
+          finish: (i, r) => shapes.finish(i, r),
+          usage: (p, c) => shapes.usage(p, c),
+        },
+        includeUsage: chat.includeUsage,
+        logprobs: chat.logprobs,
+        timedOut,
+        timeoutMs: deps.limits.requestTimeoutMs,
+      });
+      logHijacked(req, reply);
+      return reply;
+    }
+    const result = await collectGeneration(events, chat.generation);
+    if (timedOut()) throw timeoutError(deps.limits.requestTimeoutMs);
+    req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+    return chatCompletion(id, chat.model.id, created, result, chat.logprobs);
+  });
+}
+
+/** Hijacked (streamed) replies skip fastify's onResponse hook: log their line here. */
+export function logHijacked(req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply): void {
+  req.log.info(
+    {
+      route: req.routeOptions.url,
+      method: req.method,
+      status: reply.raw.statusCode,
+      ms: Number(reply.elapsedTime.toFixed(1)),
+      promptTokens: req.usage?.promptTokens,
+      completionTokens: req.usage?.completionTokens,
+      stream: true,
+    },
+    'request',
+  );
+}

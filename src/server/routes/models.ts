@@ -1,0 +1,54 @@
+/**
+ * GET /v1/models and GET /v1/models/:id (the OpenAI SDK's `models.list` / `models.retrieve`), with vLLM's
+ * extra fields `root` and `max_model_len`, plus `task` so clients can tell chat from reward models.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps, ServedModel } from '../deps.ts';
+import { modelNotFound } from '../errors.ts';
+
+/** One entry of the model list. */
+export interface ModelCard {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+  root: string;
+  max_model_len: number;
+  task: ServedModel['task'];
+}
+
+/** Shown as `owned_by` for every model. */
+export const OWNED_BY = 'nemotron-onnx-server';
+
+/** The list entry of a served model. */
+export function modelCard(m: ServedModel): ModelCard {
+  return {
+    id: m.id,
+    object: 'model',
+    created: m.created,
+    owned_by: OWNED_BY,
+    root: m.root,
+    max_model_len: m.contextLength,
+    task: m.task,
+  };
+}
+
+/** Registers the model routes. The list is read per request (main.ts fills it while loading). */
+export function registerModelRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.get('/v1/models', async () => ({ object: 'list' as const, data: deps.models.map(modelCard) }));
+
+  // A wildcard, not `:id`, so ids holding '/' (e.g. "nvidia/Llama-3.1-Nemotron-70B-Instruct") match
+  // whether the client escapes the slash or not.
+  app.get('/v1/models/*', async (req) => {
+    const raw = (req.params as { '*': string })['*'];
+    let id = raw;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      // A malformed escape cannot name a served model; report it as given.
+    }
+    const model = deps.models.find((m) => m.id === id);
+    if (!model) throw modelNotFound(id);
+    return modelCard(model);
+  });
+}

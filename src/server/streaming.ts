@@ -1,0 +1,72 @@
+/**
+ * Streams a generation as server-sent events, for chat and text completions alike. The endpoint gives
+ * the chunk shapes; this module owns the order: opening chunks, deltas, one finish chunk per choice,
+ * the usage chunk, `[DONE]`; and the failure rule: once headers are out, an error is a single
+ * `data: {"error": …}` frame, then `[DONE]`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { GenerationEvent } from '../runtime/types.ts';
+import { toApiError } from './errors.ts';
+import { engineEventError, timeoutError, type TokenRecord, wireFinishReason } from './generation-service.ts';
+import { SseWriter } from './sse.ts';
+
+/** Chunk builders of one endpoint. */
+export interface ChunkShapes {
+  /** Chunk(s) sent before any text for choice `index` (chat: the role). */
+  open?(index: number): unknown;
+  /** A text delta; `tokens` are the tokens behind it when logprobs were asked for, else null. */
+  content(index: number, text: string, tokens: TokenRecord[] | null): unknown;
+  finish(index: number, reason: 'stop' | 'length'): unknown;
+  usage?(promptTokens: number, completionTokens: number): unknown;
+}
+
+/** Options of one stream. */
+export interface StreamOptions {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  events: AsyncIterable<GenerationEvent>;
+  /** Number of choices in the stream. */
+  choices: number;
+  /** Prompt tokens, for usage. */
+  promptTokens: number;
+  shapes: ChunkShapes;
+  includeUsage: boolean;
+  logprobs: boolean;
+  timedOut: () => boolean;
+  timeoutMs: number;
+}
+
+/** Writes the whole stream and ends the response. The caller has hijacked the reply. */
+export async function streamGeneration(o: StreamOptions): Promise<void> {
+  const writer = new SseWriter(o.reply.raw);
+  writer.open();
+  let completionTokens = 0;
+  try {
+    if (o.shapes.open) for (let i = 0; i < o.choices; i++) await writer.send(o.shapes.open(i));
+    for await (const e of o.events) {
+      if (writer.closed) break; // leaving the loop aborts the generation
+      if (e.type === 'error') throw engineEventError(e);
+      if (e.type === 'token') {
+        const tokens = o.logprobs && e.logprob !== undefined
+          ? [{ tokenId: e.tokenId, token: e.token ?? '', logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] }]
+          : null;
+        if (e.text !== '' || tokens) await writer.send(o.shapes.content(e.index, e.text, tokens));
+        continue;
+      }
+      if (e.finishReason === 'abort' && o.timedOut()) throw timeoutError(o.timeoutMs);
+      if (e.finishReason === 'error' || e.finishReason === 'abort') continue;
+      if (e.text !== '') await writer.send(o.shapes.content(e.index, e.text, null));
+      completionTokens += e.completionTokens;
+      await writer.send(o.shapes.finish(e.index, wireFinishReason(e.finishReason)));
+    }
+    if (o.includeUsage && o.shapes.usage && !writer.closed) {
+      await writer.send(o.shapes.usage(o.promptTokens, completionTokens));
+    }
+  } catch (err) {
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500) o.req.log.error({ err }, 'stream failed');
+    await writer.send(apiErr.body());
+  }
+  o.req.usage = { promptTokens: o.promptTokens, completionTokens };
+  writer.end();
+}
