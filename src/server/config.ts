@@ -1,0 +1,308 @@
+/**
+ * Command line and environment → ServerConfig, every default filled and every value checked. Flags win
+ * over environment variables, which win over defaults. One table (OPTIONS) drives parsing, the env
+ * lookup, validation messages and the --help text, so they cannot drift apart.
+ */
+import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULT_LIMITS } from '../runtime/limits.ts';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './deps.ts';
+
+/** Repository root (models/ lives under it). */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One model to load. */
+export interface ModelConfig {
+  /** Absolute model folder. */
+  dir: string;
+  /** The name clients send as `model`. */
+  servedName: string;
+  /** CUDA device id (ignored on CPU). */
+  deviceId: number;
+  /** Named on the command line or in the environment (false: the built-in default folder). */
+  explicit: boolean;
+}
+
+/** The whole server configuration. */
+export interface ServerConfig {
+  /** --help was given: print helpText() and exit; the other fields hold defaults. */
+  help: boolean;
+  host: string;
+  port: number;
+  /** The chat model (--model). */
+  model: ModelConfig;
+  /** The reward model (--reward-model), or null with --no-reward-model. */
+  rewardModel: ModelConfig | null;
+  /** HTTP limits (apiKey included), as buildApp takes them. */
+  limits: ServerLimits;
+  /** Per-engine limits (each model gets its own). */
+  engine: {
+    maxNumSeqs: number;
+    maxNumQueuedReqs: number;
+    maxNumBatchedTokens: number;
+    /** KV cache budget of each model, bytes. */
+    kvCacheBytes: number;
+  };
+  /** ONNX Runtime execution settings shared by both models (device ids are per model). */
+  execution: {
+    provider: 'cpu' | 'cuda';
+    /** Intra-op threads; 0 = let ONNX Runtime decide. */
+    intraOpThreads: number;
+    cudaFallbackToCpu: boolean;
+  };
+  logLevel: LogLevel;
+  /** How long shutdown waits for in-flight requests, ms. */
+  shutdownGraceMs: number;
+}
+
+/** A bad flag or environment value; the message names it. main.ts prints it and exits 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Kind = 'string' | 'boolean';
+
+interface OptionDef {
+  flag: string;
+  kind: Kind;
+  /** Environment variable read when the flag is absent. */
+  env?: string;
+  /** Default as shown in --help. */
+  shown: string;
+  help: string;
+  /** Placeholder of the value in --help. */
+  arg?: string;
+}
+
+/** Every option, in --help order. */
+export const OPTIONS: readonly OptionDef[] = [
+  { flag: 'host', kind: 'string', env: 'HOST', arg: 'ADDR', shown: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all interfaces).' },
+  { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
+  { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR', shown: 'models/instruct', help: 'Chat model folder (relative to the repo root by default).' },
+  { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name", help: 'Name clients send as `model` for the chat model.' },
+  { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; REWARD_MODEL=none disables it.' },
+  { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
+  { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name", help: 'Name clients send as `model` for the reward model.' },
+  { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health.' },
+  { flag: 'max-num-seqs', kind: 'string', env: 'MAX_NUM_SEQS', arg: 'N', shown: '64', help: 'Sequences generating at once, per model.' },
+  { flag: 'max-num-queued-reqs', kind: 'string', env: 'MAX_NUM_QUEUED_REQS', arg: 'N', shown: '256', help: 'Requests waiting for a slot, per model; past it requests get 429.' },
+  { flag: 'max-num-batched-tokens', kind: 'string', env: 'MAX_NUM_BATCHED_TOKENS', arg: 'N', shown: '512', help: 'Tokens per engine step (decode rows + prefill chunk).' },
+  { flag: 'max-tokens', kind: 'string', env: 'MAX_TOKENS', arg: 'N', shown: '4096', help: 'Largest max_tokens accepted; also the default when a request gives none.' },
+  { flag: 'max-n', kind: 'string', env: 'MAX_N', arg: 'N', shown: '16', help: 'Largest n (and best_of) accepted.' },
+  { flag: 'max-prompt-tokens', kind: 'string', env: 'MAX_PROMPT_TOKENS', arg: 'N', shown: '0 (the context length)', help: 'Largest prompt in tokens.' },
+  { flag: 'max-body-bytes', kind: 'string', env: 'MAX_BODY_BYTES', arg: 'SIZE', shown: '4MiB', help: 'Largest request body (bytes, or with KiB/MiB/GiB; KB/MB/GB are decimal).' },
+  { flag: 'request-timeout', kind: 'string', env: 'REQUEST_TIMEOUT', arg: 'SECONDS', shown: '0 (none)', help: 'Ends a generation that runs longer than this.' },
+  { flag: 'kv-cache-memory', kind: 'string', env: 'KV_CACHE_MEMORY', arg: 'SIZE', shown: '2GiB', help: 'KV cache budget of each model (bytes, or with KiB/MiB/GiB/TiB).' },
+  { flag: 'execution-provider', kind: 'string', env: 'EXECUTION_PROVIDER', arg: 'cpu|cuda', shown: 'cpu', help: 'ONNX Runtime execution provider.' },
+  { flag: 'device-id', kind: 'string', env: 'DEVICE_ID', arg: 'N', shown: '0', help: 'CUDA device of the chat model.' },
+  { flag: 'reward-device-id', kind: 'string', env: 'REWARD_DEVICE_ID', arg: 'N', shown: 'the chat model\'s device', help: 'CUDA device of the reward model.' },
+  { flag: 'cuda-fallback-cpu', kind: 'boolean', env: 'CUDA_FALLBACK_CPU', shown: 'off', help: 'Run on CPU when CUDA cannot start, instead of failing.' },
+  { flag: 'threads', kind: 'string', env: 'THREADS', arg: 'N', shown: '0 (auto)', help: 'ONNX Runtime intra-op threads per model.' },
+  { flag: 'log-level', kind: 'string', env: 'LOG_LEVEL', arg: 'LEVEL', shown: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
+  { flag: 'shutdown-grace', kind: 'string', env: 'SHUTDOWN_GRACE', arg: 'SECONDS', shown: '30', help: 'On SIGTERM/SIGINT, how long in-flight requests may finish.' },
+  { flag: 'help', kind: 'boolean', shown: '', help: 'Print this help and exit.' },
+];
+
+/** The --help text: every flag with its environment variable and default. */
+export function helpText(): string {
+  const rows = OPTIONS.map((o) => {
+    const left = `  --${o.flag}${o.arg ? ` <${o.arg}>` : ''}`;
+    const extra = [o.env ? `env ${o.env}` : '', o.shown ? `default: ${o.shown}` : ''].filter(Boolean).join('; ');
+    return `${left.padEnd(42)} ${o.help}${extra ? ` [${extra}]` : ''}`;
+  });
+  return [
+    'Usage: npm start -- [options]   (or: tsx src/main.ts [options])',
+    '',
+    'OpenAI-compatible server for Llama-3.1 chat and reward models on ONNX Runtime.',
+    'Flags win over environment variables, which win over defaults.',
+    '',
+    'Options:',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+/** A raw value and where it came from, for error messages. */
+interface Raw {
+  value: string;
+  source: string;
+}
+
+/** Reads the raw value of an option: the flag, else its env var (empty env values count as unset). */
+function rawOf(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv, flag: string): Raw | undefined {
+  const v = values[flag];
+  if (typeof v === 'string') return { value: v, source: `--${flag}` };
+  const def = OPTIONS.find((o) => o.flag === flag)!;
+  const e = def.env ? env[def.env] : undefined;
+  if (e !== undefined && e !== '') return { value: e, source: `--${flag} (from ${def.env})` };
+  return undefined;
+}
+
+function fail(raw: Raw, expected: string): never {
+  throw new ConfigError(`Invalid value for ${raw.source}: '${raw.value}' (expected ${expected})`);
+}
+
+/** A non-negative integer, at least `min`, at most `max`. */
+function int(raw: Raw | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!raw) return fallback;
+  const s = raw.value.trim();
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < min || n > max) {
+    fail(raw, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Non-negative seconds (fractions allowed) → ms. */
+function seconds(raw: Raw | undefined, fallbackSeconds: number): number {
+  if (!raw) return fallbackSeconds * 1000;
+  const s = raw.value.trim();
+  if (!/^\d+(\.\d+)?$/.test(s)) fail(raw, 'a number of seconds >= 0');
+  return Math.round(Number(s) * 1000);
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+};
+
+/** Parses "4194304", "4MiB", "1.5 GiB", "500MB" → bytes (case-insensitive). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] || 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+function size(raw: Raw | undefined, fallback: number): number {
+  if (!raw) return fallback;
+  const n = parseSize(raw.value);
+  if (n === undefined || n < 1) fail(raw, 'a size > 0: bytes, or a number with KiB/MiB/GiB/TiB or KB/MB/GB/TB');
+  return n;
+}
+
+function oneOf<T extends string>(raw: Raw | undefined, fallback: T, choices: readonly T[]): T {
+  if (!raw) return fallback;
+  const v = raw.value.trim().toLowerCase() as T;
+  if (!choices.includes(v)) fail(raw, `one of ${choices.join(', ')}`);
+  return v;
+}
+
+/** A boolean flag, or its env var as 1/0, true/false, yes/no, on/off. */
+function bool(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv, flag: string): boolean {
+  if (values[flag] === true) return true;
+  const raw = rawOf({}, env, flag);
+  if (!raw) return false;
+  const v = raw.value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return fail(raw, 'one of 1, 0, true, false, yes, no, on, off');
+}
+
+function name(raw: Raw | undefined, dir: string): string {
+  if (!raw) return basename(dir);
+  const v = raw.value.trim();
+  if (v === '') fail(raw, 'a non-empty name');
+  return v;
+}
+
+function parseFlags(argv: string[]): Record<string, string | boolean | undefined> {
+  const options = Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: o.kind }])) as Record<string, { type: Kind }>;
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    // node's messages name the flag ("Unknown option '--prot'", "Option '--port <value>' argument missing").
+    throw new ConfigError(`${(err as Error).message}. Run with --help to list the options.`);
+  }
+}
+
+function rewardModel(
+  values: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  chat: ModelConfig,
+): ModelConfig | null {
+  const raw = rawOf(values, env, 'reward-model');
+  if (values['no-reward-model'] === true) {
+    if (raw && typeof values['reward-model'] === 'string') {
+      throw new ConfigError('--reward-model and --no-reward-model contradict each other; give one');
+    }
+    return null;
+  }
+  if (raw && ['none', 'off', 'false', '0'].includes(raw.value.trim().toLowerCase()) && raw.source !== '--reward-model') return null;
+  if (raw && raw.value.trim() === '') fail(raw, 'a model folder');
+  const dir = raw ? resolve(cwd, raw.value) : resolve(REPO_ROOT, 'models', 'reward');
+  const servedName = name(rawOf(values, env, 'reward-served-model-name'), dir);
+  if (servedName === chat.servedName) {
+    throw new ConfigError(
+      `The chat and reward models are both served as '${servedName}'; set --served-model-name or --reward-served-model-name`,
+    );
+  }
+  const deviceId = int(rawOf(values, env, 'reward-device-id'), chat.deviceId, 0);
+  return { dir, servedName, deviceId, explicit: raw !== undefined };
+}
+
+/**
+ * Parses the command line (without node and script: `process.argv.slice(2)`) and the environment.
+ * Relative model folders resolve against `cwd`; the default folders live under the repo root.
+ * @throws ConfigError naming the flag (and env var) of the first invalid value
+ */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): ServerConfig {
+  const values = parseFlags(argv);
+  const get = (flag: string) => rawOf(values, env, flag);
+
+  const modelRaw = get('model');
+  if (modelRaw && modelRaw.value.trim() === '') fail(modelRaw, 'a model folder');
+  const modelDir = modelRaw ? resolve(cwd, modelRaw.value) : resolve(REPO_ROOT, 'models', 'instruct');
+  const model: ModelConfig = {
+    dir: modelDir,
+    servedName: name(get('served-model-name'), modelDir),
+    deviceId: int(get('device-id'), 0, 0),
+    explicit: modelRaw !== undefined,
+  };
+
+  const hostRaw = get('host');
+  if (hostRaw && hostRaw.value.trim() === '') fail(hostRaw, 'an address');
+  const apiKey = get('api-key')?.value;
+
+  return {
+    help: values.help === true,
+    host: hostRaw?.value.trim() ?? '127.0.0.1',
+    port: int(get('port'), 8000, 0, 65535),
+    model,
+    rewardModel: rewardModel(values, env, cwd, model),
+    limits: {
+      ...(apiKey !== undefined ? { apiKey } : {}),
+      maxN: int(get('max-n'), DEFAULT_SERVER_LIMITS.maxN, 1),
+      maxTokens: int(get('max-tokens'), DEFAULT_SERVER_LIMITS.maxTokens, 1),
+      maxPromptTokens: int(get('max-prompt-tokens'), DEFAULT_SERVER_LIMITS.maxPromptTokens, 0),
+      maxBodyBytes: size(get('max-body-bytes'), DEFAULT_SERVER_LIMITS.maxBodyBytes),
+      requestTimeoutMs: seconds(get('request-timeout'), DEFAULT_SERVER_LIMITS.requestTimeoutMs / 1000),
+    },
+    engine: {
+      maxNumSeqs: int(get('max-num-seqs'), DEFAULT_LIMITS.maxNumSeqs, 1),
+      maxNumQueuedReqs: int(get('max-num-queued-reqs'), 256, 0),
+      maxNumBatchedTokens: int(get('max-num-batched-tokens'), DEFAULT_LIMITS.maxBatchedTokens, 1),
+      kvCacheBytes: size(get('kv-cache-memory'), DEFAULT_LIMITS.kvCacheBytes),
+    },
+    execution: {
+      provider: oneOf(get('execution-provider'), 'cpu', ['cpu', 'cuda'] as const),
+      intraOpThreads: int(get('threads'), 0, 0),
+      cudaFallbackToCpu: bool(values, env, 'cuda-fallback-cpu'),
+    },
+    logLevel: oneOf(get('log-level'), 'info', LOG_LEVELS),
+    shutdownGraceMs: seconds(get('shutdown-grace'), 30),
+  };
+}
