@@ -154,6 +154,15 @@ export class Engine {
     clearTimeout(timer);
   }
 
+  /**
+   * Makes the worker thread exit abruptly between two steps, as a fatal error in it would; the engine
+   * then fails that worker's requests and restarts it. For tests of crash recovery. (Terminating a worker
+   * from outside while onnxruntime runs in it aborts the whole process, so tests must not do that.)
+   */
+  simulateWorkerCrash(): void {
+    this.worker.postMessage({ type: 'crash' });
+  }
+
   /** Requests in flight (forwarded or queued). */
   get inFlight(): number {
     return this.tracked.size;

@@ -1,7 +1,7 @@
 /**
  * Worker-thread entry of one model: owns the ONNX session and the step loop, so `session.run` never
  * blocks the main thread. Protocol (messages):
- *   main → worker: {type:'generate', id, request} | {type:'abort', id} | {type:'close'}
+ *   main → worker: {type:'generate', id, request} | {type:'abort', id} | {type:'close'} | {type:'crash'}
  *   worker → main: {type:'ready', spec, provider, kvBudgetTokens} | {type:'report', ...StepReport}
  *                  | {type:'fatal', message}
  */
@@ -20,7 +20,11 @@ export interface WorkerInit {
   limits: WorkerLimits;
 }
 
-type Inbound = { type: 'generate'; id: number; request: GenerationRequest } | { type: 'abort'; id: number } | { type: 'close' };
+type Inbound =
+  | { type: 'generate'; id: number; request: GenerationRequest }
+  | { type: 'abort'; id: number }
+  | { type: 'close' }
+  | { type: 'crash' };
 
 async function main(): Promise<void> {
   const port = parentPort!;
@@ -44,6 +48,8 @@ async function main(): Promise<void> {
     if (m.type === 'generate') loop.submit(m.id, m.request);
     else if (m.type === 'abort') loop.abort(m.id);
     else if (m.type === 'close') loop.close();
+    // Ends this thread abruptly, between steps, as a fatal error would (tests of crash recovery).
+    else if (m.type === 'crash') process.exit(70);
   });
   port.postMessage({ type: 'ready', spec: session.spec, provider: session.provider, kvBudgetTokens });
   await loop.run();

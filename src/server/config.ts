@@ -84,7 +84,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
   { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR', shown: 'models/instruct', help: 'Chat model folder (relative to the repo root by default).' },
   { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name", help: 'Name clients send as `model` for the chat model.' },
-  { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; REWARD_MODEL=none disables it.' },
+  { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
   { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name", help: 'Name clients send as `model` for the reward model.' },
   { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health.' },
@@ -241,7 +241,7 @@ function rewardModel(
     }
     return null;
   }
-  if (raw && ['none', 'off', 'false', '0'].includes(raw.value.trim().toLowerCase()) && raw.source !== '--reward-model') return null;
+  if (raw && raw.value.trim().toLowerCase() === 'none') return null;
   if (raw && raw.value.trim() === '') fail(raw, 'a model folder');
   const dir = raw ? resolve(cwd, raw.value) : resolve(REPO_ROOT, 'models', 'reward');
   const servedName = name(rawOf(values, env, 'reward-served-model-name'), dir);
@@ -275,7 +275,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
 
   const hostRaw = get('host');
   if (hostRaw && hostRaw.value.trim() === '') fail(hostRaw, 'an address');
-  const apiKey = get('api-key')?.value;
+  const keyRaw = get('api-key');
+  if (keyRaw && keyRaw.value.trim() === '') fail(keyRaw, 'a non-empty key');
+  const apiKey = keyRaw?.value.trim();
 
   return {
     help: values.help === true,

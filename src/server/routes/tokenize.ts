@@ -3,14 +3,15 @@
  * - `{model?, prompt, add_special_tokens?=true, return_token_strs?}` or
  *   `{model?, messages, add_generation_prompt?=true, tools?, chat_template_kwargs?, return_token_strs?}`
  *   → `{tokens, count, max_model_len, token_strs?}`. The messages form renders the model's chat template
- *   (whose text already holds the bos token), exactly as a chat completion would count its prompt.
+ *   (whose text already holds the bos token); messages are checked and mapped by chat's own
+ *   `parseMessages`, so the count is the one a chat completion would have.
  * - `{model?, tokens}` → `{prompt}`; special tokens are kept, so tokenize → detokenize gives the text back.
  * When `model` is omitted the single generation model is used (or the single model, if none generates).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ChatMessage } from '../../tokenizer/index.ts';
 import type { AppDeps, ServedModel } from '../deps.ts';
 import { invalidRequest } from '../errors.ts';
+import { parseMessages } from '../chat-request.ts';
 import { findModel } from '../registry.ts';
 import { asBody, has, optBool, tokenIdList, type Body } from '../validate.ts';
 
@@ -33,42 +34,6 @@ function modelOf(deps: AppDeps, body: Body): ServedModel {
   return findModel(deps, undefined, task);
 }
 
-/** OpenAI tool calls carry `arguments` as a JSON string; chat templates expect an object. */
-function toolCalls(value: unknown, param: string): Array<Record<string, unknown>> {
-  if (!Array.isArray(value)) throw invalidRequest(`Invalid type for '${param}': expected an array`, param, 'invalid_type');
-  return value.map((call, j) => {
-    const at = `${param}[${j}]`;
-    if (!isObject(call)) throw invalidRequest(`Invalid type for '${at}': expected an object`, at, 'invalid_type');
-    const fn = call.function;
-    if (!isObject(fn) || typeof fn.arguments !== 'string') return call;
-    try {
-      return { ...call, function: { ...fn, arguments: JSON.parse(fn.arguments) as unknown } };
-    } catch {
-      throw invalidRequest(`'${at}.function.arguments' is not valid JSON`, `${at}.function.arguments`);
-    }
-  });
-}
-
-/** Checks the wire messages' shape; the chat template rejects what it cannot render. */
-function chatMessages(value: unknown): ChatMessage[] {
-  if (!Array.isArray(value)) {
-    throw invalidRequest(`Invalid type for 'messages': expected an array of messages`, 'messages', 'invalid_type');
-  }
-  if (value.length === 0) throw invalidRequest(`'messages' must hold at least one message`, 'messages');
-  return value.map((m, i) => {
-    const at = `messages[${i}]`;
-    if (!isObject(m)) throw invalidRequest(`Invalid type for '${at}': expected an object`, at, 'invalid_type');
-    if (typeof m.role !== 'string' || m.role === '') {
-      throw invalidRequest(`'${at}.role' is required and must be a string`, `${at}.role`);
-    }
-    const c = m.content;
-    if (c !== undefined && c !== null && typeof c !== 'string' && !Array.isArray(c)) {
-      throw invalidRequest(`Invalid type for '${at}.content': expected a string or an array of content parts`, `${at}.content`, 'invalid_type');
-    }
-    return has(m, 'tool_calls') ? { ...m, tool_calls: toolCalls(m.tool_calls, `${at}.tool_calls`) } : m;
-  }) as ChatMessage[];
-}
-
 function tokenize(model: ServedModel, body: Body): number[] {
   const hasPrompt = has(body, 'prompt');
   const hasMessages = has(body, 'messages');
@@ -82,7 +47,7 @@ function tokenize(model: ServedModel, body: Body): number[] {
     return model.tokenizer.encode(body.prompt, { addSpecialTokens: optBool(body, 'add_special_tokens', true) });
   }
   if (!hasMessages) throw invalidRequest(`Either 'prompt' or 'messages' is required`, 'prompt', 'missing_required_parameter');
-  const messages = chatMessages(body.messages);
+  const messages = parseMessages(body.messages);
   if (has(body, 'tools') && !Array.isArray(body.tools)) {
     throw invalidRequest(`Invalid type for 'tools': expected an array`, 'tools', 'invalid_type');
   }
@@ -91,7 +56,8 @@ function tokenize(model: ServedModel, body: Body): number[] {
   }
   return model.tokenizer.encodeChat(messages, {
     addGenerationPrompt: optBool(body, 'add_generation_prompt', true),
-    tools: has(body, 'tools') ? (body.tools as unknown[]) : undefined,
+    // An empty list means no tools, as in chat (the Llama 3.1 template would render an empty tool block).
+    tools: Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined,
     templateKwargs: has(body, 'chat_template_kwargs') ? (body.chat_template_kwargs as Record<string, unknown>) : undefined,
   });
 }
