@@ -131,13 +131,21 @@ export function validateSamplingParams(p: SamplingParams): void {
 /**
  * Processes `logits` in place and draws one token. Same seed, params and logits sequence give the same
  * tokens whatever else runs. Logits must be finite or -Infinity. Does not record the token in `state`.
+ * With `wantLogprob` false and no logprobs asked for, the log-softmax normalizer (a full pass of exp over
+ * the vocabulary) is skipped and `logprob` is NaN: greedy decoding then costs one argmax pass.
  */
-export function sampleToken(logits: Float32Array, params: SamplingParams, state: SamplingState): SampledToken {
+export function sampleToken(
+  logits: Float32Array,
+  params: SamplingParams,
+  state: SamplingState,
+  wantLogprob = true,
+): SampledToken {
   applyPenalties(logits, params, state);
   applyLogitBias(logits, params.logitBias);
   const best = argmax(logits);
   const tokenId = params.temperature < GREEDY_TEMPERATURE_EPS ? best : drawToken(logits, best, params, state.prng);
-  const logZ = 0;
+  if (!wantLogprob && params.logprobs === null) return { tokenId, logprob: NaN };
+  const logZ = logSumExp(logits, logits[best]!);
   const sampled: SampledToken = { tokenId, logprob: toLogprob(logits[tokenId]!, logZ) };
   if (params.logprobs !== null) sampled.topLogprobs = topLogprobs(logits, params.logprobs, logZ);
   return sampled;

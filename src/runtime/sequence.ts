@@ -29,7 +29,8 @@ export class Sequence {
     eosTokenIds: number[],
     contextLength: number,
   ) {
-    const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + index;
+    // Choice i samples with seed + i (wrapped to stay a safe integer), so choices differ yet reproduce.
+    const seed = request.sampling.seed === undefined ? undefined : (request.sampling.seed + index) % Number.MAX_SAFE_INTEGER;
     this.sampling = createSamplingState({ ...request.sampling, seed }, request.promptTokenIds);
     // The prompt's tail primes the detokenizer so the first token's leading space (SentencePiece) survives.
     this.detok = new IncrementalDetokenizer(tokenizer, {
@@ -50,7 +51,7 @@ export class Sequence {
   /** Samples the next token from `logits` (modified in place) and returns the events it produces. */
   accept(logits: Float32Array): GenerationEvent[] {
     const params = this.request.sampling;
-    const s = sampleToken(logits, params, this.sampling);
+    const s = sampleToken(logits, params, this.sampling, this.request.cumulativeLogprob === true);
     recordOutputToken(this.sampling, s.tokenId);
     this.outputIds.push(s.tokenId);
     this.lastToken = s.tokenId;

@@ -26,6 +26,11 @@ export interface GenerationRequest {
   skipSpecialTokens: boolean;
   /** When true, token events carry the token's own text (for logprobs output). */
   returnTokenText?: boolean;
+  /**
+   * When true, the end event's cumulativeLogprob is computed even without logprobs (best-of ranking by
+   * likelihood). Off by default: it costs a pass of exp over the vocabulary per token.
+   */
+  cumulativeLogprob?: boolean;
 }
 
 /** One alternative in a top-logprobs list. */
@@ -63,7 +68,7 @@ export type GenerationEvent =
       completionTokens: number;
       /** The stop string or stop token id that ended the sequence, when finishReason is 'stop'. */
       stopReason?: string | number;
-      /** Cumulative logprob of the sampled tokens (for best-of ranking). */
+      /** Cumulative logprob of the sampled tokens when logprobs or cumulativeLogprob were asked for, else NaN. */
       cumulativeLogprob: number;
     }
   | { type: 'error'; index?: number; message: string; code: EngineErrorCode };

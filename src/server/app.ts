@@ -52,7 +52,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest('usage', undefined);
 
   app.addHook('onRequest', async (req) => {
-    if (deps.limits.apiKey && req.url !== '/health') checkAuth(req, deps.limits.apiKey);
+    // /health is liveness: it never needs the key (compare the path without its query string).
+    if (deps.limits.apiKey && req.url.split('?')[0] !== '/health') checkAuth(req, deps.limits.apiKey);
   });
 
   // One line per request: id, route, status, tokens, timing. Never the prompt text at info level.
@@ -72,7 +73,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const apiErr = toApiError(err);
-    if (apiErr.status >= 500) req.log.error({ err }, 'request failed');
+    // 503 (not ready, shutting down) is an expected state, not a failure worth an error line.
+    if (apiErr.status >= 500 && apiErr.status !== 503) req.log.error({ err }, 'request failed');
     else req.log.debug({ err: apiErr.message }, 'client error');
     void reply.status(apiErr.status).headers(apiErr.headers).send(apiErr.body());
   });

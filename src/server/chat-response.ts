@@ -4,15 +4,20 @@
 import type { TokenLogprob } from '../runtime/types.ts';
 import { type GenerationResult, type TokenRecord, tokenBytes, wireFinishReason } from './generation-service.ts';
 
+/** A logprob as JSON can carry it: -Infinity (a banned token) becomes OpenAI's -9999. */
+export function finiteLogprob(lp: number): number {
+  return Number.isFinite(lp) ? lp : -9999;
+}
+
 /** OpenAI's per-token logprob entry. */
 export function logprobEntry(t: TokenRecord) {
   return {
     token: t.token,
-    logprob: t.logprob,
+    logprob: finiteLogprob(t.logprob),
     bytes: tokenBytes(t.token),
     top_logprobs: t.topLogprobs.map((a: TokenLogprob) => ({
       token: a.token ?? '',
-      logprob: a.logprob,
+      logprob: finiteLogprob(a.logprob),
       bytes: tokenBytes(a.token ?? ''),
     })),
   };

@@ -2,7 +2,7 @@
  * Text completion answers (`openai` package: Completion, its chunks, and the legacy logprobs shape).
  */
 import type { GenerationEvent } from '../runtime/types.ts';
-import { usageOf } from './chat-response.ts';
+import { finiteLogprob, usageOf } from './chat-response.ts';
 import { type ChoiceResult, type TokenRecord, wireFinishReason } from './generation-service.ts';
 
 /** Legacy completions logprobs: parallel arrays, top alternatives as {token: logprob} maps. */
@@ -15,8 +15,8 @@ export function legacyLogprobs(tokens: TokenRecord[], textOffset0: number) {
   }
   return {
     tokens: tokens.map((t) => t.token),
-    token_logprobs: tokens.map((t) => t.logprob),
-    top_logprobs: tokens.map((t) => Object.fromEntries(t.topLogprobs.map((a) => [a.token ?? '', a.logprob]))),
+    token_logprobs: tokens.map((t) => finiteLogprob(t.logprob)),
+    top_logprobs: tokens.map((t) => Object.fromEntries(t.topLogprobs.map((a) => [a.token ?? '', finiteLogprob(a.logprob)]))),
     text_offset,
   };
 }

@@ -82,7 +82,7 @@ interface OptionDef {
 export const OPTIONS: readonly OptionDef[] = [
   { flag: 'host', kind: 'string', env: 'HOST', arg: 'ADDR', shown: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all interfaces).' },
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
-  { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR', shown: 'models/instruct', help: 'Chat model folder (relative to the repo root by default).' },
+  { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory).' },
   { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name", help: 'Name clients send as `model` for the chat model.' },
   { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },

@@ -68,6 +68,17 @@ export function timeoutError(timeoutMs: number): ApiError {
   );
 }
 
+/** The API error for a generation the server ended early (shutdown, worker restart). */
+export function abortedError(): ApiError {
+  return new ApiError(
+    503,
+    'The generation was stopped before it finished (the server is shutting down or its model worker restarted)',
+    'server_error',
+    null,
+    'generation_aborted',
+  );
+}
+
 /** Starts a generation; the engine may refuse at once (overloaded), which propagates as an error. */
 export function startGeneration(engine: EngineLike, request: GenerationRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
   return engine.generate(request, signal);
@@ -98,6 +109,8 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>, 
       c.cumulativeLogprob = e.cumulativeLogprob;
     }
   }
+  const cut = choices.find((c) => c.finishReason === 'abort' || c.finishReason === 'error');
+  if (cut) throw abortedError();
   return {
     choices,
     promptTokens: request.promptTokenIds.length,

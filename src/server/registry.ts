@@ -14,8 +14,9 @@ const TASK_USE: Record<ServedModel['task'], string> = {
 };
 
 /** 503 while main.ts is still loading models (the model list is incomplete until then). */
-function notReady(): ApiError {
-  return new ApiError(503, 'The server is still loading its models; retry shortly', 'server_error', null, 'not_ready', {
+function notReady(model?: string): ApiError {
+  const what = model === undefined ? 'No model is available yet' : `The model '${model}' is not available yet`;
+  return new ApiError(503, `${what}: the server is not ready (models loading); retry shortly`, 'server_error', null, 'not_ready', {
     'retry-after': '5',
   });
 }
@@ -49,7 +50,7 @@ export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unkno
   }
   const model = deps.models.find((m) => m.id === name);
   if (!model) {
-    if (!deps.isReady()) throw notReady();
+    if (!deps.isReady()) throw notReady(name);
     throw modelNotFound(name);
   }
   if (task !== undefined && model.task !== task) {

@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationEvent } from '../runtime/types.ts';
 import { toApiError } from './errors.ts';
-import { engineEventError, timeoutError, type TokenRecord, wireFinishReason } from './generation-service.ts';
+import { abortedError, engineEventError, timeoutError, type TokenRecord, wireFinishReason } from './generation-service.ts';
 import { SseWriter } from './sse.ts';
 
 /** Chunk builders of one endpoint. */
@@ -54,6 +54,7 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
         continue;
       }
       if (e.finishReason === 'abort' && o.timedOut()) throw timeoutError(o.timeoutMs);
+      if (e.finishReason === 'abort' && !writer.closed) throw abortedError();
       if (e.finishReason === 'error' || e.finishReason === 'abort') continue;
       if (e.text !== '') await writer.send(o.shapes.content(e.index, e.text, null));
       completionTokens += e.completionTokens;

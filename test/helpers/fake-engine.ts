@@ -189,8 +189,8 @@ export class FakeEngine implements EngineLike {
         yield* endAll('abort');
         return;
       }
-      yield* endAll(script.finishReason, script.endText);
       outcome = 'completed';
+      yield* endAll(script.finishReason, script.endText);
     } finally {
       this.counters.active--;
       if (outcome === 'completed') this.counters.completed++;

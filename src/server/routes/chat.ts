@@ -38,8 +38,9 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
       logHijacked(req, reply);
       return reply;
     }
-    const result = await collectGeneration(events, chat.generation);
-    if (timedOut()) throw timeoutError(deps.limits.requestTimeoutMs);
+    const result = await collectGeneration(events, chat.generation).catch((err: unknown) => {
+      throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
+    });
     req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
     return chatCompletion(id, chat.model.id, created, result, chat.logprobs);
   });

@@ -44,8 +44,10 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
       logHijacked(req, reply);
       return reply;
     }
-    const results = await Promise.all(streams.map((s, i) => collectGeneration(s, c.generations[i]!)));
-    if (timedOut()) throw timeoutError(deps.limits.requestTimeoutMs);
+    const results = await Promise.all(streams.map((s, i) => collectGeneration(s, c.generations[i]!))).catch((err: unknown) => {
+      local.abort();
+      throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
+    });
     const choices = results.flatMap((r, p) => r.choices.map((ch) => ({ ...ch, index: p * n + ch.index, prefix: echo(p * n) })));
     req.usage = { promptTokens, completionTokens: choices.reduce((a, ch) => a + ch.completionTokens, 0) };
     return textCompletion(id, c.model.id, created, choices, promptTokens, c.logprobs);

@@ -38,15 +38,9 @@ export function registerModelRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.get('/v1/models', async () => ({ object: 'list' as const, data: deps.models.map(modelCard) }));
 
   // A wildcard, not `:id`, so ids holding '/' (e.g. "nvidia/Llama-3.1-Nemotron-70B-Instruct") match
-  // whether the client escapes the slash or not.
+  // whether the client escapes the slash or not. The router has already percent-decoded it.
   app.get('/v1/models/*', async (req) => {
-    const raw = (req.params as { '*': string })['*'];
-    let id = raw;
-    try {
-      id = decodeURIComponent(raw);
-    } catch {
-      // A malformed escape cannot name a served model; report it as given.
-    }
+    const id = (req.params as { '*': string })['*'];
     const model = deps.models.find((m) => m.id === id);
     if (!model) throw modelNotFound(id);
     return modelCard(model);

@@ -1,0 +1,191 @@
+/**
+ * Entry point: flags → config, listen at once (so /health answers and /ready says 503 while models load),
+ * start one Engine (worker thread) per model, load its tokenizer, then serve it.
+ *
+ * Life cycle: starting → listening (not ready) → ready → shutting down. /ready is 200 only when every
+ * model is loaded, every engine's worker is alive, and no shutdown has begun.
+ * Exit codes: 0 after a signal-driven shutdown, 1 when a model fails to load, 2 on a bad flag.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { Engine } from './runtime/engine.ts';
+import { buildApp } from './server/app.ts';
+import { ConfigError, helpText, parseConfig, type ModelConfig, type ServerConfig } from './server/config.ts';
+import type { ServedModel } from './server/deps.ts';
+import { loadTokenizer } from './tokenizer/index.ts';
+
+/** The package version (shown by /version). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+/** Mutable state shared by loading, readiness and shutdown. */
+interface ServerState {
+  /** Every configured model has loaded. */
+  loaded: boolean;
+  shuttingDown: boolean;
+  /** Engines that have started (closed on shutdown). */
+  engines: Engine[];
+  /** What the routes serve; filled while the server already listens. */
+  models: ServedModel[];
+}
+
+/** A model to load, with the task it is served for when its folder says nothing else. */
+interface ModelPlan {
+  config: ModelConfig;
+  /** Given as --reward-model: served as a reward model whatever its folder says. */
+  asReward: boolean;
+}
+
+function modelPlans(config: ServerConfig, log: Logger): ModelPlan[] {
+  const plans: ModelPlan[] = [{ config: config.model, asReward: false }];
+  const reward = config.rewardModel;
+  if (reward && !reward.explicit && !existsSync(reward.dir)) {
+    log.warn({ dir: reward.dir }, 'default reward model folder not found; serving no reward model (npm run build:models builds it)');
+  } else if (reward) {
+    plans.push({ config: reward, asReward: true });
+  }
+  return plans;
+}
+
+/** Starts one model's engine and tokenizer, logs how it runs, and returns what the routes serve. */
+async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerState, log: Logger): Promise<ServedModel> {
+  const { dir, servedName, deviceId } = plan.config;
+  if (!existsSync(dir)) {
+    throw new Error(`model folder ${dir} does not exist (npm run build:models builds the default models)`);
+  }
+  const [engine, tokenizer] = await Promise.all([
+    Engine.start({
+      modelDir: dir,
+      exec: { ...config.execution, deviceId },
+      limits: {
+        maxNumSeqs: config.engine.maxNumSeqs,
+        maxBatchedTokens: config.engine.maxNumBatchedTokens,
+        kvCacheBytes: config.engine.kvCacheBytes,
+      },
+      maxNumQueuedReqs: config.engine.maxNumQueuedReqs,
+    }),
+    loadTokenizer(dir),
+  ]);
+  state.engines.push(engine);
+  const { spec } = engine;
+  const task: ServedModel['task'] = plan.asReward || spec.reward ? 'reward' : 'generate';
+  if (plan.asReward && !spec.reward) {
+    log.warn({ model: servedName, dir }, 'the reward model folder describes no reward readout');
+  }
+  const requested = config.execution.provider;
+  const where = engine.provider === 'cuda' ? `cuda device ${deviceId}` : requested === 'cuda' ? 'cpu (CUDA could not start; fell back to CPU)' : 'cpu';
+  const kvBudgetTokens = engine.stats().kvBudgetTokens;
+  log.info(
+    { model: servedName, task, provider: engine.provider, deviceId, contextLength: spec.contextLength, kvStyle: spec.kvStyle, kvType: spec.kvType, kvBudgetTokens, layout: spec.layout, dir },
+    `model '${servedName}' (${task}) runs on ${where}: context ${spec.contextLength} tokens, kv style ${spec.kvStyle} ` +
+      `(${spec.kvType}, ${spec.paddingSide} padding), kv budget ${kvBudgetTokens} tokens, ${spec.layout} layout`,
+  );
+  return { id: servedName, task, engine, tokenizer, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+}
+
+/**
+ * Loads every model in parallel and fails on the first error (the caller shuts down; process exit ends
+ * workers still loading). The chat model stays first in /v1/models whichever loads first.
+ */
+async function loadModels(plans: ModelPlan[], config: ServerConfig, state: ServerState, log: Logger): Promise<void> {
+  await Promise.all(
+    plans.map(async (plan, order) => {
+      const model = await loadModel(plan, config, state, log);
+      if (!state.shuttingDown) state.models.splice(order === 0 ? 0 : state.models.length, 0, model);
+    }),
+  );
+  state.loaded = true;
+}
+
+function listenUrl(app: FastifyInstance, host: string): string {
+  const { port } = app.server.address() as AddressInfo;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Stops the server: readiness goes false, the app stops accepting, the engines close (ending what still
+ * runs with finish_reason 'abort'), then the process exits. Only the first call acts.
+ */
+function makeShutdown(app: FastifyInstance, config: ServerConfig, state: ServerState, log: Logger) {
+  return async (code: number, reason: string): Promise<void> => {
+    if (state.shuttingDown) return;
+    state.shuttingDown = true;
+    log.info({ reason }, 'shutting down');
+    // Stops accepting connections; resolves once the in-flight requests have finished.
+    const appClosed = app.close();
+    // A graceful drain goes here: wait up to config.shutdownGraceMs for in-flight requests before
+    // closing the engines (config.shutdownGraceMs). For now they are aborted at once.
+    await Promise.allSettled(state.engines.map((e) => e.close()));
+    await Promise.race([appClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
+    log.info('stopped');
+    log.flush?.();
+    process.exit(code);
+  };
+}
+
+/** Runs the server until a signal stops it. */
+export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: ServerConfig;
+  try {
+    config = parseConfig(argv, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (config.help) {
+    process.stdout.write(helpText());
+    process.exit(0);
+  }
+
+  const log = pino({ level: config.logLevel });
+  const state: ServerState = { loaded: false, shuttingDown: false, engines: [], models: [] };
+  const isReady = () => state.loaded && !state.shuttingDown && state.engines.every((e) => e.stats().alive);
+  const app = buildApp({
+    models: state.models,
+    limits: config.limits,
+    isReady,
+    logger: { level: config.logLevel },
+    version: packageVersion(),
+  });
+  const shutdown = makeShutdown(app, config, state, log);
+  // A second signal forces the exit. Copies of the first one arriving at once are not a second signal:
+  // Ctrl-C reaches the whole process group, and npm and tsx also relay it to this process.
+  let firstSignalAt = 0;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (!state.shuttingDown) {
+        firstSignalAt = Date.now();
+        void shutdown(0, signal);
+      } else if (Date.now() - firstSignalAt > 1000) {
+        log.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+    });
+  }
+
+  await app.listen({ host: config.host, port: config.port });
+  log.info({ url: listenUrl(app, config.host), auth: config.limits.apiKey !== undefined }, `listening on ${listenUrl(app, config.host)} (not ready until the models load)`);
+  try {
+    await loadModels(modelPlans(config, log), config, state, log);
+  } catch (err) {
+    log.fatal({ err }, `a model failed to load: ${(err as Error).message}`);
+    await shutdown(1, 'model load failed');
+    return;
+  }
+  if (!state.shuttingDown) {
+    log.info({ models: state.models.map((m) => `${m.id} (${m.task})`) }, `ready: serving ${state.models.map((m) => m.id).join(', ')}`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
