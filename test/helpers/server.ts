@@ -1,0 +1,70 @@
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import OpenAI from 'openai';
+import { Engine } from '../../src/runtime/engine.ts';
+import type { WorkerLimits } from '../../src/runtime/limits.ts';
+import { buildApp } from '../../src/server/app.ts';
+import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../../src/server/deps.ts';
+import { loadTokenizer } from '../../src/tokenizer/index.ts';
+
+/** A real server on an ephemeral loopback port, with real engines. */
+export interface TestServer {
+  url: string;
+  models: ServedModel[];
+  engines: Engine[];
+  client(opts?: { apiKey?: string; maxRetries?: number }): OpenAI;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  chat: string;
+  reward?: string;
+  limits?: Partial<ServerLimits>;
+  engineLimits?: Partial<WorkerLimits>;
+  maxNumQueuedReqs?: number;
+}
+
+/** Starts engines for the given model folders and serves them on 127.0.0.1:<random port>. */
+export async function startTestServer(opts: TestServerOptions): Promise<TestServer> {
+  const plans: Array<[string, ServedModel['task']]> = [[opts.chat, 'generate']];
+  if (opts.reward) plans.push([opts.reward, 'reward']);
+  const engines: Engine[] = [];
+  const models: ServedModel[] = [];
+  for (const [dir, task] of plans) {
+    const engine = await Engine.start({ modelDir: dir, limits: opts.engineLimits, maxNumQueuedReqs: opts.maxNumQueuedReqs });
+    engines.push(engine);
+    models.push({
+      id: basename(dir),
+      task,
+      engine,
+      tokenizer: await loadTokenizer(dir),
+      contextLength: engine.spec.contextLength,
+      root: dir,
+      created: Math.floor(Date.now() / 1000),
+    });
+  }
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
+  const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test' });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  return {
+    url,
+    models,
+    engines,
+    client: (c = {}) =>
+      new OpenAI({ baseURL: `${url}/v1`, apiKey: c.apiKey ?? limits.apiKey ?? 'unused', maxRetries: c.maxRetries ?? 0 }),
+    close: async () => {
+      await app.close();
+      await Promise.all(engines.map((e) => e.close()));
+    },
+  };
+}
+
+/** Polls until `cond` holds (or fails after `ms`). */
+export async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
