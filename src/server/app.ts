@@ -3,7 +3,7 @@
  * validate, call a service, shape the answer. Errors are thrown and mapped once, here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AppDeps } from './deps.ts';
 import { ApiError, toApiError } from './errors.ts';
 import { registerChatRoutes } from './routes/chat.ts';
@@ -45,7 +45,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.logger === undefined ? { level: 'info' } : deps.logger,
     bodyLimit: deps.limits.maxBodyBytes,
-    disableRequestLogging: true,
+    // fastify's own request/response lines are off: onResponse below writes one line per request.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `req-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
   });
 
