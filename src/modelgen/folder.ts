@@ -57,7 +57,8 @@ export function expectedFiles(spec: BuildSpec): string[] {
 export function hfConfig(spec: BuildSpec): Record<string, unknown> {
   const external = usesExternalData(spec);
   const config: Record<string, unknown> = {
-    architectures: ['LlamaForCausalLM'],
+    architectures: [spec.numLabels ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
+    ...(spec.numLabels ? { num_labels: spec.numLabels } : {}),
     attention_bias: false,
     attention_dropout: 0,
     bos_token_id: LLAMA31_TOKENS.bos,

@@ -22,7 +22,7 @@
 import { GraphBuilder } from './graph-builder.ts';
 import { cast, dimOf, rmsNorm, SLICE_END, swiGluMlp, toScalar } from './layers.ts';
 import { llama3InvFreq } from './rope.ts';
-import type { BuildSpec } from './spec.ts';
+import { outputWidth, type BuildSpec } from './spec.ts';
 import { declareWeights, type LayerWeights } from './weights.ts';
 
 const FLOAT32_LOWEST = -3.4028234663852886e38;
@@ -57,7 +57,7 @@ export function buildOptimumGraph(spec: BuildSpec): GraphBuilder {
     x = rmsNorm(g, x, w.finalNorm, spec.rmsNormEps, dt);
   });
   g.withScope('/lm_head', () => g.op('MatMul', [x, w.lmHead], {}, { outputs: ['logits'] }));
-  g.output('logits', dt, ['batch_size', spec.lastLogitsOnly ? 1 : 'sequence_length', spec.vocabSize]);
+  g.output('logits', dt, ['batch_size', spec.lastLogitsOnly ? 1 : 'sequence_length', outputWidth(spec)]);
   for (let i = 0; i < spec.numLayers; i++) {
     g.output(`present.${i}.key`, dt, presentDims);
     g.output(`present.${i}.value`, dt, presentDims);

@@ -28,11 +28,14 @@ export interface Llama3RopeScaling {
   original_max_position_embeddings: number;
 }
 
-/** Reward readout recorded in config.json (`nemotron_onnx.reward`). */
-export interface RewardSpec {
-  readout: 'token_logit';
-  token_id: number;
-}
+/**
+ * Reward readout recorded in config.json (`nemotron_onnx.reward`): the logit of one token at the last
+ * position (Nemotron-70B-Reward-HF), or a classification head's outputs ([batch, 1, numLabels]) named by
+ * attribute, with optional weights giving the overall score.
+ */
+export type RewardSpec =
+  | { readout: 'token_logit'; token_id: number }
+  | { readout: 'head'; attributes: string[]; weights?: number[] };
 
 /** Everything that determines a generated model's bytes. */
 export interface BuildSpec {
@@ -58,6 +61,11 @@ export interface BuildSpec {
   /** Weight scales, see {@link WeightInit}. */
   init: WeightInit;
   reward?: RewardSpec;
+  /**
+   * A classification head instead of the lm_head: `logits` is [batch, 1, numLabels] (needs
+   * lastLogitsOnly and the optimum style). For multi-attribute reward models.
+   */
+  numLabels?: number;
 }
 
 /**
@@ -125,6 +133,18 @@ export const PRESETS: Readonly<Record<string, BuildSpec>> = {
   instruct: TINY,
   'instruct-genai': { ...TINY, ioStyle: 'genai' },
   reward: { ...TINY, seed: 7919, reward: { readout: 'token_logit', token_id: 0 } },
+  // HelpSteer2-style multi-attribute reward model: a 5-output head over the last position.
+  'reward-attributes': {
+    ...TINY,
+    seed: 4201,
+    numLabels: 5,
+    init: { ...TINY.init, logitStd: 1 },
+    reward: {
+      readout: 'head',
+      attributes: ['helpfulness', 'correctness', 'coherence', 'complexity', 'verbosity'],
+      weights: [0.65, 0.8, 0.45, 0.55, -0.4],
+    },
+  },
   bench: {
     ...TINY,
     hiddenSize: 512,
@@ -139,7 +159,7 @@ export const PRESETS: Readonly<Record<string, BuildSpec>> = {
 };
 
 /** Presets `scripts/build-models.ts` builds when no `--only` is given. */
-export const DEFAULT_PRESETS = ['instruct', 'instruct-genai', 'reward'] as const;
+export const DEFAULT_PRESETS = ['instruct', 'instruct-genai', 'reward', 'reward-attributes'] as const;
 
 /** A spec override: any top-level field, with `init` merged field by field. */
 export type SpecOverrides = Partial<Omit<BuildSpec, 'init'>> & { init?: Partial<BuildSpec['init']> };
@@ -173,6 +193,15 @@ export function validateSpec(s: BuildSpec): void {
   if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > 0xffffffff) throw new Error('seed must be a uint32');
   if (s.ioStyle !== 'optimum' && s.ioStyle !== 'genai') throw new Error(`unknown ioStyle ${String(s.ioStyle)}`);
   if (s.dtype !== 'float32' && s.dtype !== 'float16') throw new Error(`unknown dtype ${String(s.dtype)}`);
+  if (s.numLabels !== undefined) {
+    if (!Number.isInteger(s.numLabels) || s.numLabels <= 0) throw new Error('spec.numLabels must be a positive integer');
+    if (!s.lastLogitsOnly || s.ioStyle !== 'optimum') throw new Error('a classification head needs lastLogitsOnly and the optimum style');
+  }
+}
+
+/** Width of the output layer: the vocabulary, or the classification head's labels. */
+export function outputWidth(s: BuildSpec): number {
+  return s.numLabels ?? s.vocabSize;
 }
 
 /** Total parameter count (embedding, layers, final norm, untied lm_head). */
@@ -181,7 +210,7 @@ export function parameterCount(s: BuildSpec): number {
   const q = s.numHeads * s.headDim;
   const kv = s.numKvHeads * s.headDim;
   const layer = 2 * h + h * q + 2 * h * kv + q * h + 3 * h * s.intermediateSize;
-  return 2 * s.vocabSize * h + s.numLayers * layer + h;
+  return s.vocabSize * h + outputWidth(s) * h + s.numLayers * layer + h;
 }
 
 /** Canonical JSON of a spec (sorted keys), hashed into config.json so stale folders can be told apart. */

@@ -7,7 +7,7 @@
  * [vocab, hidden]; lm_head is [hidden, vocab] (untied).
  */
 import type { GraphBuilder } from './graph-builder.ts';
-import type { BuildSpec } from './spec.ts';
+import { outputWidth, type BuildSpec } from './spec.ts';
 
 /** Initializer names of one decoder layer. */
 export interface LayerWeights {
@@ -80,6 +80,6 @@ export function declareWeights(g: GraphBuilder, spec: BuildSpec): ModelWeights {
     layers.push(n);
   }
   const finalNorm = norm(MODEL_WEIGHT_NAMES.finalNorm);
-  const lmHead = dense(MODEL_WEIGHT_NAMES.lmHead, [h, spec.vocabSize], logitStd);
+  const lmHead = dense(MODEL_WEIGHT_NAMES.lmHead, [h, outputWidth(spec)], logitStd);
   return { embed, layers, finalNorm, lmHead };
 }

@@ -1,10 +1,10 @@
-import { Worker } from 'node:worker_threads';
 import type { ModelSpec } from './model-loader.ts';
 import type { ExecutionOptions } from './model-session.ts';
 import type { StepReport } from './step-loop.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
+import { WorkerHost } from './worker-host.ts';
 import {
   EngineError,
   type EngineStats,
@@ -34,7 +34,13 @@ interface Tracked {
   enqueuedAt: number;
 }
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+/** The worker's ready message. */
+interface ReadyMessage {
+  type: 'ready';
+  spec: ModelSpec;
+  provider: 'cpu' | 'cuda';
+  kvBudgetTokens: number;
+}
 
 /**
  * The main-thread face of one model's engine. The model runs in a worker thread (see worker.ts); this
@@ -46,8 +52,7 @@ export class Engine {
   provider: 'cpu' | 'cuda' = 'cpu';
   /** Called after every engine step (for metrics). */
   onStep?: (step: StepStats) => void;
-  private worker!: Worker;
-  private alive = false;
+  private readonly host: WorkerHost<ReadyMessage>;
   private closing = false;
   private nextId = 1;
   private readonly tracked = new Map<number, Tracked>();
@@ -59,20 +64,42 @@ export class Engine {
   private kvBudgetTokens = 0;
   private readonly recentStepMs: number[] = [];
   private steps = 0;
-  private restarts = 0;
-  private ready!: Promise<void>;
 
   private constructor(private readonly opts: EngineOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.maxQueued = opts.maxNumQueuedReqs ?? 256;
+    const init: WorkerInit = { modelDir: opts.modelDir, tokenizerDir: opts.tokenizerDir, exec: opts.exec ?? {}, limits: this.limits };
+    this.host = new WorkerHost<ReadyMessage>(
+      './worker.ts',
+      init,
+      {
+        onMessage: (m) => {
+          if (m.type === 'report') this.onReport(m as unknown as StepReport);
+        },
+        onCrash: () => this.onCrash(),
+        onRestarted: (r) => this.onReady(r),
+      },
+      opts.modelDir,
+      opts.restartOnCrash !== false,
+    );
   }
 
   /** Starts the worker and waits until the model is loaded. */
   static async start(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
-    engine.spawn();
-    await engine.ready;
+    engine.onReady(await engine.host.start());
     return engine;
+  }
+
+  private get alive(): boolean {
+    return this.host.alive;
+  }
+
+  private onReady(r: ReadyMessage): void {
+    this.spec = r.spec;
+    this.provider = r.provider;
+    this.kvBudgetTokens = r.kvBudgetTokens;
+    this.drain();
   }
 
   /**
@@ -116,7 +143,7 @@ export class Engine {
     const t = this.tracked.get(id);
     if (!t) return;
     if (t.forwarded) {
-      this.worker.postMessage({ type: 'abort', id });
+      this.host.post({ type: 'abort', id });
       return;
     }
     this.queue.splice(this.queue.indexOf(t), 1);
@@ -134,7 +161,7 @@ export class Engine {
       recentStepMs: [...this.recentStepMs],
       steps: this.steps,
       alive: this.alive,
-      restarts: this.restarts,
+      restarts: this.host.restarts,
     };
   }
 
@@ -143,15 +170,7 @@ export class Engine {
     if (this.closing) return;
     this.closing = true;
     for (const t of [...this.queue]) this.abort(t.id);
-    if (!this.alive) {
-      await this.worker.terminate();
-      return;
-    }
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'close' });
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    await this.host.close();
   }
 
   /**
@@ -160,7 +179,7 @@ export class Engine {
    * from outside while onnxruntime runs in it aborts the whole process, so tests must not do that.)
    */
   simulateWorkerCrash(): void {
-    this.worker.postMessage({ type: 'crash' });
+    this.host.post({ type: 'crash' });
   }
 
   /** Requests in flight (forwarded or queued). */
@@ -168,48 +187,14 @@ export class Engine {
     return this.tracked.size;
   }
 
-  private spawn(): void {
-    const init: WorkerInit = {
-      modelDir: this.opts.modelDir,
-      tokenizerDir: this.opts.tokenizerDir,
-      exec: this.opts.exec ?? {},
-      limits: this.limits,
-    };
-    this.worker = new Worker(WORKER_URL, { workerData: init });
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.worker.on('message', (m: { type: string } & Record<string, any>) => {
-        if (m.type === 'ready') {
-          this.spec = m.spec as ModelSpec;
-          this.provider = m.provider;
-          this.kvBudgetTokens = m.kvBudgetTokens;
-          this.alive = true;
-          resolve();
-          this.drain();
-        } else if (m.type === 'report') this.onReport(m as unknown as StepReport);
-        else if (m.type === 'fatal') reject(new Error(`model worker for ${this.opts.modelDir} failed: ${m.message}`));
-      });
-      this.worker.on('error', (err) => reject(err));
-      this.worker.on('exit', (code) => this.onExit(code, reject));
-    });
-    // The ready promise is awaited by start(); a later crash must not become an unhandled rejection.
-    this.ready.catch(() => undefined);
-  }
-
-  private onExit(code: number, reject: (err: Error) => void): void {
-    const wasAlive = this.alive;
-    this.alive = false;
-    if (this.closing) return;
-    reject(new Error(`model worker for ${this.opts.modelDir} exited with code ${code} before it was ready`));
+  /** The worker died: its requests end with an error; the host restarts it. */
+  private onCrash(): void {
     for (const t of [...this.tracked.values()]) {
       if (!t.forwarded) continue;
       t.channel.push({ type: 'error', message: 'the model worker crashed; the request was not completed', code: 'worker_crashed' });
       for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endEvent(t.request, i, 'error'));
     }
     this.last = { running: 0, waiting: 0, kvUsedTokens: 0 };
-    if (wasAlive && this.opts.restartOnCrash !== false) {
-      this.restarts++;
-      this.spawn();
-    }
   }
 
   private onReport(r: StepReport): void {
@@ -248,7 +233,7 @@ export class Engine {
       this.queue.shift();
       head.forwarded = true;
       this.forwardedSeqs += head.request.n;
-      this.worker.postMessage({ type: 'generate', id: head.id, request: head.request });
+      this.host.post({ type: 'generate', id: head.id, request: head.request });
     }
   }
 }

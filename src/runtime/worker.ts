@@ -28,7 +28,7 @@ type Inbound =
 
 async function main(): Promise<void> {
   const port = parentPort!;
-  const init = workerData as WorkerInit;
+  const init = (workerData as { data: WorkerInit }).data;
   const session = await ModelSession.open(init.modelDir, init.exec);
   const tokenizer = await loadTokenizer(init.tokenizerDir ?? init.modelDir);
   const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);

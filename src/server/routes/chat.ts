@@ -35,7 +35,6 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
         timedOut,
         timeoutMs: deps.limits.requestTimeoutMs,
       });
-      logHijacked(req, reply);
       return reply;
     }
     const result = await collectGeneration(events, chat.generation).catch((err: unknown) => {
@@ -44,20 +43,4 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
     return chatCompletion(id, chat.model.id, created, result, chat.logprobs);
   });
-}
-
-/** Hijacked (streamed) replies skip fastify's onResponse hook: log their line here. */
-export function logHijacked(req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply): void {
-  req.log.info(
-    {
-      route: req.routeOptions.url,
-      method: req.method,
-      status: reply.raw.statusCode,
-      ms: Number(reply.elapsedTime.toFixed(1)),
-      promptTokens: req.usage?.promptTokens,
-      completionTokens: req.usage?.completionTokens,
-      stream: true,
-    },
-    'request',
-  );
 }

@@ -6,7 +6,6 @@ import { completionChunks, mergeGenerations, textCompletion } from '../completio
 import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
 import { streamGeneration } from '../streaming.ts';
 import { asBody } from '../validate.ts';
-import { logHijacked } from './chat.ts';
 
 /** POST /v1/completions (legacy text completions, several prompts per request allowed). */
 export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): void {
@@ -41,7 +40,6 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
         timedOut,
         timeoutMs: deps.limits.requestTimeoutMs,
       });
-      logHijacked(req, reply);
       return reply;
     }
     const results = await Promise.all(streams.map((s, i) => collectGeneration(s, c.generations[i]!))).catch((err: unknown) => {
