@@ -33,6 +33,11 @@ export interface ModelSpec {
   paddingSide: 'left' | 'right';
   /** Whether several sequences may run a multi-token step on top of a past in one batch. */
   batchedMultiTokenWithPast: boolean;
+  /**
+   * False for graphs without past/present inputs (e.g. Optimum sequence-classification exports): they can
+   * score (one full pass per sequence) but not generate.
+   */
+  hasKvCache: boolean;
   inputs: { inputIds: string; attentionMask: string; positionIds?: string; pastKey: string[]; pastValue: string[] };
   outputs: { logits: string; presentKey: string[]; presentValue: string[] };
   numLayers: number;
@@ -232,12 +237,18 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
   const f = readModelFolder(dirIn);
   const { dir, genaiConfig, config } = f;
   const notes: string[] = [];
-  const numLayers =
+  const configLayers =
     genaiConfig?.model?.decoder?.num_hidden_layers ?? config?.num_hidden_layers ?? countLayers(inputs);
+  const probe = kvNames(1, genaiConfig);
+  // A graph with no past inputs at all and a classification-style output is a scoring-only model.
+  const hasKvCache = inputs.some((i) => i.name === probe.pastKey[0]) || !isClassifier(config);
+  const numLayers = hasKvCache ? configLayers : 0;
   const names = kvNames(numLayers, genaiConfig);
   const inputIds = requireIo(inputs, names.inputIds, 'input', dir);
   requireIo(inputs, names.attentionMask, 'input', dir);
-  const pastK0 = requireIo(inputs, names.pastKey[0]!, 'input (KV cache)', dir);
+  const pastK0: IoMeta = hasKvCache
+    ? requireIo(inputs, names.pastKey[0]!, 'input (KV cache)', dir)
+    : { name: '', type: 'float32', shape: [1, 1, 0, 1] };
   for (let i = 0; i < numLayers; i++) {
     requireIo(inputs, names.pastKey[i]!, 'input (KV cache)', dir);
     requireIo(inputs, names.pastValue[i]!, 'input (KV cache)', dir);
@@ -254,10 +265,11 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
     pastK0.shape[3],
     genaiConfig?.model?.decoder?.head_size ?? config?.head_dim ?? config?.hidden_size / config?.num_attention_heads,
   );
-  const vocabSize = dimNum(logits.shape[2], genaiConfig?.model?.vocab_size ?? config?.vocab_size);
+  // Logits are [batch, seq, vocab] for language models, [batch, labels] for classification heads.
+  const vocabSize = dimNum(logits.shape[logits.shape.length - 1], genaiConfig?.model?.vocab_size ?? config?.vocab_size);
   const contextLength =
     genaiConfig?.model?.context_length ?? config?.max_position_embeddings ?? f.tokenizerConfig?.model_max_length ?? 2048;
-  const lastLogitsOnly = logits.shape[1] === 1 || config?.nemotron_onnx?.last_logits_only === true;
+  const lastLogitsOnly = logits.shape.length === 2 || logits.shape[1] === 1 || config?.nemotron_onnx?.last_logits_only === true;
   const added = addedTokenIds(dir);
   const eosTokenIds = resolveEos(
     { generationConfig: f.generationConfig, config, genaiConfig, tokenizerConfig: f.tokenizerConfig, added },
@@ -275,6 +287,7 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
     kvStyle,
     paddingSide: kvStyle === 'gqa' ? 'right' : 'left',
     batchedMultiTokenWithPast: kvStyle !== 'gqa',
+    hasKvCache,
     inputs: {
       inputIds: names.inputIds,
       attentionMask: names.attentionMask,
@@ -288,22 +301,38 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
     headDim,
     vocabSize,
     contextLength,
-    kvType: floatType(pastK0.type, names.pastKey[0]!),
+    kvType: floatType(pastK0.type, names.pastKey[0] ?? 'past_key_values'),
     logitsType: floatType(logits.type, names.logits),
     lastLogitsOnly,
     bosTokenId,
     eosTokenIds,
-    reward: rewardReadout(config),
+    reward: rewardReadout(config, vocabSize),
     notes,
   };
 }
 
-/** Reads the reward readout from config.json's `nemotron_onnx.reward` block or a classification head config. */
-function rewardReadout(config?: Record<string, any>): RewardReadout | undefined {
+/** config.json describes a sequence-classification model (a reward/score head, not a language model). */
+function isClassifier(config?: Record<string, any>): boolean {
+  const arch: unknown = config?.architectures;
+  return Array.isArray(arch) && arch.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
+}
+
+/**
+ * Reads the reward readout: config.json's `nemotron_onnx.reward` block when present; else, for a
+ * sequence-classification model, its head (attributes from `id2label`, or "score"). Language models get
+ * no readout here: the server applies the Nemotron-70B-Reward-HF default (logit of token 0) when such a
+ * model is served as a reward model.
+ */
+function rewardReadout(config: Record<string, any> | undefined, width: number): RewardReadout | undefined {
   const r = config?.nemotron_onnx?.reward ?? config?.reward;
   if (r?.readout === 'token_logit') return { kind: 'token_logit', tokenId: Number(r.token_id ?? 0) };
   if (r?.readout === 'head') {
     return { kind: 'head', attributes: r.attributes ?? ['score'], weights: r.weights };
+  }
+  if (isClassifier(config)) {
+    const labels = config?.id2label as Record<string, string> | undefined;
+    const attributes = Array.from({ length: width }, (_, i) => labels?.[String(i)] ?? (width === 1 ? 'score' : `label_${i}`));
+    return { kind: 'head', attributes };
   }
   return undefined;
 }

@@ -113,7 +113,9 @@ export class ModelSession {
 
   /** Picks each row's last-real-token logits row out of a [rows, S, vocab] output. */
   private lastLogits(logits: ort.Tensor, real: number[]): Float32Array[] {
-    const [rows, seq, vocab] = logits.dims as number[];
+    // [rows, labels] (classification head) reads as [rows, 1, labels].
+    const d = logits.dims as number[];
+    const [rows, seq, vocab] = d.length === 2 ? [d[0], 1, d[1]] : d;
     const data = logits.data as Float32Array | Uint16Array;
     const result: Float32Array[] = [];
     for (let r = 0; r < rows!; r++) {

@@ -30,6 +30,9 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const init = (workerData as { data: WorkerInit }).data;
   const session = await ModelSession.open(init.modelDir, init.exec);
+  if (!session.spec.hasKvCache) {
+    throw new Error(`${init.modelDir} has no KV cache inputs: it can score (serve it as a reward model) but not generate`);
+  }
   const tokenizer = await loadTokenizer(init.tokenizerDir ?? init.modelDir);
   const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);
   const loop = new StepLoop(

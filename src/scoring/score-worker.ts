@@ -1,0 +1,100 @@
+/**
+ * Worker-thread entry of a reward model: prefill-only forward passes, batched by ScoreBatcher across
+ * requests, each item read out at its last position. Protocol:
+ *   main → worker: {type:'score', id, items: number[][]} | {type:'abort', id} | {type:'close'} | {type:'crash'}
+ *   worker → main: {type:'ready', spec, provider, readout} | {type:'scored', id, values: number[][]}
+ *                  | {type:'score-error', id, message} | {type:'batch', ms, rows, tokens, paddedTokens}
+ *                  | {type:'fatal', message}
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { KvBatch } from '../runtime/kv-cache.ts';
+import type { RewardReadout } from '../runtime/model-loader.ts';
+import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts';
+import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
+import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
+
+/** Data the main thread hands a reward worker. */
+export interface ScoreWorkerInit {
+  modelDir: string;
+  exec: Partial<ExecutionOptions>;
+  limits: ScoreBatcherLimits;
+  /** Overrides the readout the model folder describes. */
+  readout?: RewardReadout;
+}
+
+type Inbound =
+  | { type: 'score'; id: number; items: number[][] }
+  | { type: 'abort'; id: number }
+  | { type: 'close' }
+  | { type: 'crash' };
+
+interface Pending {
+  values: Array<number[] | undefined>;
+  remaining: number;
+}
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const init = (workerData as { data: ScoreWorkerInit }).data;
+  const session = await ModelSession.open(init.modelDir, init.exec);
+  const readout = init.readout ?? session.spec.reward ?? NEMOTRON_REWARD_READOUT;
+  const batcher = new ScoreBatcher(init.limits);
+  const pending = new Map<number, Pending>();
+  let closed = false;
+  let wake: (() => void) | undefined;
+  port.on('message', (m: Inbound) => {
+    if (m.type === 'score') {
+      pending.set(m.id, { values: new Array(m.items.length), remaining: m.items.length });
+      batcher.add(m.id, m.items);
+    } else if (m.type === 'abort') {
+      batcher.remove(m.id);
+      pending.delete(m.id);
+    } else if (m.type === 'close') closed = true;
+    else if (m.type === 'crash') process.exit(70);
+    wake?.();
+  });
+  port.postMessage({ type: 'ready', spec: session.spec, provider: session.provider, readout });
+
+  const runBatch = async (batch: ScoreItem[]) => {
+    const t0 = performance.now();
+    const rows = await session.step(KvBatch.empty(session.geometry, batch.length), batch.map((i) => i.tokens));
+    batch.forEach((item, k) => {
+      const p = pending.get(item.requestId);
+      if (!p) return; // aborted meanwhile
+      p.values[item.index] = extractReadout(rows[k]!, readout);
+      if (--p.remaining === 0) {
+        pending.delete(item.requestId);
+        port.postMessage({ type: 'scored', id: item.requestId, values: p.values });
+      }
+    });
+    const width = Math.max(...batch.map((i) => i.tokens.length));
+    const tokens = batch.reduce((a, i) => a + i.tokens.length, 0);
+    port.postMessage({ type: 'batch', ms: performance.now() - t0, rows: batch.length, tokens, paddedTokens: width * batch.length });
+  };
+
+  while (!closed) {
+    if (batcher.size === 0) {
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      continue;
+    }
+    const batch = batcher.next();
+    try {
+      await runBatch(batch);
+    } catch (err) {
+      // A failed pass fails the requests it touched; the loop goes on.
+      for (const id of new Set(batch.map((i) => i.requestId))) {
+        batcher.remove(id);
+        if (pending.delete(id)) port.postMessage({ type: 'score-error', id, message: (err as Error).message });
+      }
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  await session.close();
+  port.close();
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: 'fatal', message: (err as Error)?.message ?? String(err) });
+  process.exitCode = 1;
+});
