@@ -12,6 +12,8 @@ import { pathToFileURL } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { Engine } from './runtime/engine.ts';
+import { parseReadoutFlag } from './scoring/readout.ts';
+import { RewardEngine } from './scoring/reward-engine.ts';
 import { buildApp } from './server/app.ts';
 import { ConfigError, helpText, parseConfig, type ModelConfig, type ServerConfig } from './server/config.ts';
 import type { ServedModel } from './server/deps.ts';
@@ -28,8 +30,8 @@ interface ServerState {
   /** Every configured model has loaded. */
   loaded: boolean;
   shuttingDown: boolean;
-  /** Engines that have started (closed on shutdown). */
-  engines: Engine[];
+  /** Engines and scorers that have started (closed on shutdown). */
+  engines: Array<Engine | RewardEngine>;
   /** What the routes serve; filled while the server already listens. */
   models: ServedModel[];
 }
@@ -52,12 +54,53 @@ function modelPlans(config: ServerConfig, log: Logger): ModelPlan[] {
   return plans;
 }
 
+/** How a model runs, in words, for the start-up line. */
+function placement(config: ServerConfig, provider: 'cpu' | 'cuda', deviceId: number): string {
+  if (provider === 'cuda') return `cuda device ${deviceId}`;
+  return config.execution.provider === 'cuda' ? 'cpu (CUDA could not start; fell back to CPU)' : 'cpu';
+}
+
+/** The reward readout flags, if any, as the engine takes them. */
+function readoutOverride(config: ServerConfig) {
+  const r = config.reward;
+  if (r.readout === undefined) return undefined;
+  return parseReadoutFlag(r.readout, undefined, r.weights);
+}
+
+/** Starts a reward model's scorer and tokenizer. */
+async function loadRewardModel(plan: ModelPlan, config: ServerConfig, state: ServerState, log: Logger): Promise<ServedModel> {
+  const { dir, servedName, deviceId } = plan.config;
+  const [scorer, tokenizer] = await Promise.all([
+    RewardEngine.start({
+      modelDir: dir,
+      exec: { ...config.execution, deviceId },
+      limits: { maxBatchTokens: config.reward.maxBatchTokens },
+      readout: readoutOverride(config),
+    }),
+    loadTokenizer(dir),
+  ]);
+  state.engines.push(scorer);
+  if (scorer.readout.kind === 'head' && config.reward.weights && !config.reward.readout) {
+    scorer.readout.weights = config.reward.weights;
+  }
+  const { spec } = scorer;
+  const maxScoreTokens = Math.min(config.reward.maxTokens || spec.contextLength, spec.contextLength);
+  const readout = scorer.readout.kind === 'token_logit' ? `logit of token ${scorer.readout.tokenId}` : `head (${scorer.readout.attributes.join(', ')})`;
+  log.info(
+    { model: servedName, task: 'reward', provider: scorer.provider, deviceId, readout: scorer.readout, maxScoreTokens, dir },
+    `model '${servedName}' (reward) runs on ${placement(config, scorer.provider, deviceId)}: readout ${readout}, ` +
+      `conversations up to ${maxScoreTokens} tokens, ${spec.layout} layout`,
+  );
+  return { id: servedName, task: 'reward', scorer, tokenizer, maxScoreTokens, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+}
+
 /** Starts one model's engine and tokenizer, logs how it runs, and returns what the routes serve. */
 async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerState, log: Logger): Promise<ServedModel> {
   const { dir, servedName, deviceId } = plan.config;
   if (!existsSync(dir)) {
     throw new Error(`model folder ${dir} does not exist (npm run build:models builds the default models)`);
   }
+  if (plan.asReward) return loadRewardModel(plan, config, state, log);
   const [engine, tokenizer] = await Promise.all([
     Engine.start({
       modelDir: dir,
@@ -73,19 +116,13 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
   ]);
   state.engines.push(engine);
   const { spec } = engine;
-  const task: ServedModel['task'] = plan.asReward || spec.reward ? 'reward' : 'generate';
-  if (plan.asReward && !spec.reward) {
-    log.warn({ model: servedName, dir }, 'the reward model folder describes no reward readout');
-  }
-  const requested = config.execution.provider;
-  const where = engine.provider === 'cuda' ? `cuda device ${deviceId}` : requested === 'cuda' ? 'cpu (CUDA could not start; fell back to CPU)' : 'cpu';
   const kvBudgetTokens = engine.stats().kvBudgetTokens;
   log.info(
-    { model: servedName, task, provider: engine.provider, deviceId, contextLength: spec.contextLength, kvStyle: spec.kvStyle, kvType: spec.kvType, kvBudgetTokens, layout: spec.layout, dir },
-    `model '${servedName}' (${task}) runs on ${where}: context ${spec.contextLength} tokens, kv style ${spec.kvStyle} ` +
+    { model: servedName, task: 'generate', provider: engine.provider, deviceId, contextLength: spec.contextLength, kvStyle: spec.kvStyle, kvType: spec.kvType, kvBudgetTokens, layout: spec.layout, dir },
+    `model '${servedName}' (generate) runs on ${placement(config, engine.provider, deviceId)}: context ${spec.contextLength} tokens, kv style ${spec.kvStyle} ` +
       `(${spec.kvType}, ${spec.paddingSide} padding), kv budget ${kvBudgetTokens} tokens, ${spec.layout} layout`,
   );
-  return { id: servedName, task, engine, tokenizer, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+  return { id: servedName, task: 'generate', engine, tokenizer, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
 }
 
 /**

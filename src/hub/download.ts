@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat, truncate } from 'node:fs/promises';
+import { rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -87,9 +87,20 @@ function checkRangeAnswer(res: Response, offset: number, size: number, path: str
   return false;
 }
 
-/** One request: appends the bytes from `offset` to the partial file, hashing them. */
-async function fetchRest(d: BlobDownload, partial: string, offset: number, hash: Hash, outcome: BlobOutcome): Promise<void> {
+/** Progress of one request: the offset it counts from and the bytes it received. */
+interface Attempt {
+  base: number;
+  received: number;
+}
+
+/**
+ * One request: appends the bytes from `offset` to the partial file, hashing them.
+ * @returns the hash holding every byte of the partial file (a new one when the server ignored the range)
+ */
+async function fetchRest(d: BlobDownload, partial: string, attempt: Attempt, hashIn: Hash, outcome: BlobOutcome): Promise<Hash> {
   const { expected } = d;
+  let hash = hashIn;
+  const offset = attempt.base;
   const headers = { ...d.headers, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) };
   if (offset > 0) outcome.rangeRequests++;
   const res = await d.fetch(d.url, { headers, redirect: 'follow' });
@@ -97,16 +108,15 @@ async function fetchRest(d: BlobDownload, partial: string, offset: number, hash:
     await res.body?.cancel();
     throw new PullError('hub', `downloading ${expected.path} failed: HTTP ${res.status} from ${new URL(d.url).origin}`);
   }
-  let start = offset;
   if (checkRangeAnswer(res, offset, expected.size, expected.path)) {
     // The range was ignored: the body is the whole file. Start over so bytes are not appended twice.
     d.progress.rewind(offset);
     d.progress.note(`the server ignored the resume request for ${expected.path}; downloading it from the start`);
     await truncate(partial, 0);
-    start = 0;
+    attempt.base = 0;
     hash = newHash(expected.hashKind, expected.size);
   }
-  let written = start;
+  let written = attempt.base;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       written += chunk.length;
@@ -115,13 +125,15 @@ async function fetchRest(d: BlobDownload, partial: string, offset: number, hash:
         return;
       }
       hash.update(chunk);
+      attempt.received += chunk.length;
       outcome.receivedBytes += chunk.length;
       d.progress.advance(chunk.length);
       cb(null, chunk);
     },
   });
   const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
-  await pipeline(body, meter, createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' }));
+  await pipeline(body, meter, createWriteStream(partial, { flags: attempt.base > 0 ? 'a' : 'w' }));
+  return hash;
 }
 
 function delay(ms: number): Promise<void> {
@@ -145,20 +157,25 @@ export async function downloadBlob(d: BlobDownload): Promise<BlobOutcome> {
       await truncate(partial, 0);
       offset = 0;
     }
-    const hash = newHash(expected.hashKind, expected.size);
+    let hash = newHash(expected.hashKind, expected.size);
     if (offset > 0) await hashPrefix(partial, hash);
     if (outcome.resumedFrom < 0) outcome.resumedFrom = offset;
     d.progress.file(expected.path, expected.size, offset);
+    const attempt: Attempt = { base: offset, received: 0 };
     try {
-      if (offset < expected.size || expected.size === 0) await fetchRest(d, partial, offset, hash, outcome);
+      if (expected.size === 0) await writeFile(partial, '');
+      else if (offset < expected.size) hash = await fetchRest(d, partial, attempt, hash, outcome);
     } catch (err) {
       const onDisk = await sizeOf(partial);
-      d.progress.rewind(offset + outcome.receivedBytes - onDisk - (outcome.receivedBytes - (onDisk - offset) >= 0 ? 0 : 0));
+      // Bytes counted as they arrived but lost with the connection (buffered, never written).
+      d.progress.rewind(attempt.base + attempt.received - onDisk);
       if (errorCode(err) === 'ENOSPC') throw diskFullError(d.blobPath, expected.size - onDisk, undefined, err);
+      if (err instanceof PullError && err.kind === 'integrity') await rm(partial, { force: true });
       if (err instanceof PullError || !isNetworkError(err)) throw err;
       if (retriesLeft-- > 0) {
-        d.progress.note(`connection lost at ${formatBytes(onDisk)} of ${expected.path}; resuming (${d.retries - retriesLeft}/${d.retries})`);
-        await delay(d.retryDelayMs * 2 ** (d.retries - retriesLeft - 1));
+        const n = d.retries - retriesLeft;
+        d.progress.note(`connection lost at ${formatBytes(onDisk)} of ${expected.path}; resuming (retry ${n} of ${d.retries})`);
+        await delay(d.retryDelayMs * 2 ** (n - 1));
         continue;
       }
       throw new PullError(

@@ -5,7 +5,7 @@
  */
 import type { GenerationRequest } from '../runtime/types.ts';
 import type { ChatMessage } from '../tokenizer/index.ts';
-import type { AppDeps, ServedModel } from './deps.ts';
+import type { AppDeps, GenerateModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
@@ -15,7 +15,7 @@ const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 
 /** A validated chat request. */
 export interface ChatRequest {
-  model: ServedModel;
+  model: GenerateModel;
   generation: GenerationRequest;
   stream: boolean;
   includeUsage: boolean;

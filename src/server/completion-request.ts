@@ -3,7 +3,7 @@
  * of strings, a list of token ids, or a list of such lists).
  */
 import type { GenerationRequest } from '../runtime/types.ts';
-import type { AppDeps, ServedModel } from './deps.ts';
+import type { AppDeps, GenerateModel, ServedModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
@@ -11,7 +11,7 @@ import { type Body, checkNumber, has, optBool, optString } from './validate.ts';
 
 /** A validated text-completion request. */
 export interface CompletionRequest {
-  model: ServedModel;
+  model: GenerateModel;
   /** One engine request per prompt; choice index = prompt index × n + sequence index. */
   generations: GenerationRequest[];
   /** Prompt texts, for `echo`. */

@@ -27,6 +27,18 @@ export interface ModelConfig {
   explicit: boolean;
 }
 
+/** How the reward model is read and limited. */
+export interface RewardConfig {
+  /** --reward-readout: "token_logit[:id]" or "head"; undefined = what the model folder says, else token 0's logit. */
+  readout?: string;
+  /** --reward-attribute-weights for head readouts. */
+  weights?: number[];
+  /** --reward-max-tokens: longest conversation scored; 0 = the model's context length. */
+  maxTokens: number;
+  /** --reward-max-batch-tokens: padded tokens per scoring pass. */
+  maxBatchTokens: number;
+}
+
 /** The whole server configuration. */
 export interface ServerConfig {
   /** --help was given: print helpText() and exit; the other fields hold defaults. */
@@ -37,6 +49,8 @@ export interface ServerConfig {
   model: ModelConfig;
   /** The reward model (--reward-model), or null with --no-reward-model. */
   rewardModel: ModelConfig | null;
+  /** Reward readout and limits. */
+  reward: RewardConfig;
   /** HTTP limits (apiKey included), as buildApp takes them. */
   limits: ServerLimits;
   /** Per-engine limits (each model gets its own). */
@@ -87,6 +101,11 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
   { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name", help: 'Name clients send as `model` for the reward model.' },
+  { flag: 'reward-readout', kind: 'string', env: 'REWARD_READOUT', arg: 'token_logit[:ID]|head', shown: "the model folder's, else token_logit:0", help: 'How a reward score is read: the logit of one token at the last position (Nemotron-70B-Reward-HF: token 0), or a classification head.' },
+  { flag: 'reward-attribute-weights', kind: 'string', env: 'REWARD_ATTRIBUTE_WEIGHTS', arg: 'W1,W2,...', shown: "the model folder's", help: 'Weights of a multi-attribute head; the overall score is their weighted sum.' },
+  { flag: 'reward-max-tokens', kind: 'string', env: 'REWARD_MAX_TOKENS', arg: 'N', shown: "0 (the reward model's context length)", help: 'Longest conversation the reward model scores (Nemotron-70B-Reward: 4096); longer ones get a 400.' },
+  { flag: 'reward-max-batch-tokens', kind: 'string', env: 'REWARD_MAX_BATCH_TOKENS', arg: 'N', shown: '8192', help: 'Padded tokens per reward forward pass (rows × longest conversation).' },
+  { flag: 'max-best-of', kind: 'string', env: 'MAX_BEST_OF', arg: 'N', shown: '16', help: 'Largest best_of accepted in chat completions.' },
   { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health.' },
   { flag: 'max-num-seqs', kind: 'string', env: 'MAX_NUM_SEQS', arg: 'N', shown: '64', help: 'Sequences generating at once, per model.' },
   { flag: 'max-num-queued-reqs', kind: 'string', env: 'MAX_NUM_QUEUED_REQS', arg: 'N', shown: '256', help: 'Requests waiting for a slot, per model; past it requests get 429.' },
@@ -254,6 +273,24 @@ function rewardModel(
   return { dir, servedName, deviceId, explicit: raw !== undefined };
 }
 
+function rewardConfig(get: (flag: string) => Raw | undefined): RewardConfig {
+  const readoutRaw = get('reward-readout');
+  const readout = readoutRaw?.value.trim();
+  if (readoutRaw && !/^(token_logit(:\d+)?|head)$/.test(readout!)) fail(readoutRaw, '"token_logit", "token_logit:<token id>" or "head"');
+  const weightsRaw = get('reward-attribute-weights');
+  let weights: number[] | undefined;
+  if (weightsRaw) {
+    weights = weightsRaw.value.split(',').map((w) => Number(w.trim()));
+    if (weights.length === 0 || weights.some((w) => !Number.isFinite(w))) fail(weightsRaw, 'comma-separated numbers');
+  }
+  return {
+    readout,
+    weights,
+    maxTokens: int(get('reward-max-tokens'), 0, 0),
+    maxBatchTokens: int(get('reward-max-batch-tokens'), 8192, 1),
+  };
+}
+
 /**
  * Parses the command line (without node and script: `process.argv.slice(2)`) and the environment.
  * Relative model folders resolve against `cwd`; the default folders live under the repo root.
@@ -285,6 +322,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     port: int(get('port'), 8000, 0, 65535),
     model,
     rewardModel: rewardModel(values, env, cwd, model),
+    reward: rewardConfig(get),
     limits: {
       ...(apiKey !== undefined ? { apiKey } : {}),
       maxN: int(get('max-n'), DEFAULT_SERVER_LIMITS.maxN, 1),
@@ -292,6 +330,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       maxPromptTokens: int(get('max-prompt-tokens'), DEFAULT_SERVER_LIMITS.maxPromptTokens, 0),
       maxBodyBytes: size(get('max-body-bytes'), DEFAULT_SERVER_LIMITS.maxBodyBytes),
       requestTimeoutMs: seconds(get('request-timeout'), DEFAULT_SERVER_LIMITS.requestTimeoutMs / 1000),
+      maxBestOf: int(get('max-best-of'), DEFAULT_SERVER_LIMITS.maxBestOf, 1),
     },
     engine: {
       maxNumSeqs: int(get('max-num-seqs'), DEFAULT_LIMITS.maxNumSeqs, 1),

@@ -2,7 +2,10 @@
  * What the HTTP layer needs from the rest of the program, passed to buildApp. Route tests hand in fake
  * engines that satisfy EngineLike; main.ts hands in real ones.
  */
+import type { RewardReadout } from '../runtime/model-loader.ts';
 import type { EngineStats, GenerationEvent, GenerationRequest, StepStats } from '../runtime/types.ts';
+import type { Score } from '../scoring/readout.ts';
+import type { RewardEngineStats, ScoreBatchStats } from '../scoring/reward-engine.ts';
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 
 /** The engine face the routes use (runtime/engine.ts's Engine satisfies it). */
@@ -12,13 +15,18 @@ export interface EngineLike {
   onStep?: (step: StepStats) => void;
 }
 
-/** A model the server answers for. */
-export interface ServedModel {
+/** The reward scorer face the routes use (scoring/reward-engine.ts's RewardEngine satisfies it). */
+export interface ScorerLike {
+  score(items: number[][], signal?: AbortSignal): Promise<Score[]>;
+  readonly readout: RewardReadout;
+  stats(): RewardEngineStats;
+  onBatch?: (b: ScoreBatchStats) => void;
+}
+
+/** What every served model has. */
+interface ServedModelBase {
   /** The name clients send as `model`. */
   id: string;
-  /** 'generate' for chat models, 'reward' for reward models. */
-  task: 'generate' | 'reward';
-  engine: EngineLike;
   tokenizer: TextTokenizer;
   /** Prompt + output tokens the model accepts. */
   contextLength: number;
@@ -27,6 +35,23 @@ export interface ServedModel {
   /** Unix seconds when it was loaded. */
   created: number;
 }
+
+/** A chat/completions model. */
+export interface GenerateModel extends ServedModelBase {
+  task: 'generate';
+  engine: EngineLike;
+}
+
+/** A reward model: scores conversations that end with an assistant turn. */
+export interface RewardModel extends ServedModelBase {
+  task: 'reward';
+  scorer: ScorerLike;
+  /** Longest conversation (tokens) it scores; longer ones get a 400, never silent truncation. */
+  maxScoreTokens: number;
+}
+
+/** A model the server answers for. */
+export type ServedModel = GenerateModel | RewardModel;
 
 /** Limits and switches of the HTTP layer. */
 export interface ServerLimits {
@@ -42,6 +67,8 @@ export interface ServerLimits {
   maxBodyBytes: number;
   /** Ends a generation that runs longer than this (ms; 0 = no limit). */
   requestTimeoutMs: number;
+  /** Largest best_of accepted (chat completions). */
+  maxBestOf: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -50,6 +77,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxPromptTokens: 0,
   maxBodyBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 0,
+  maxBestOf: 16,
 };
 
 /** Everything buildApp needs. */

@@ -4,7 +4,7 @@
  * everywhere. It reads `deps.models` on every call (main.ts fills that list while the server already
  * answers /health), so callers must not cache the list at registration time.
  */
-import type { AppDeps, ServedModel } from './deps.ts';
+import type { AppDeps, GenerateModel, RewardModel, ServedModel } from './deps.ts';
 import { ApiError, invalidRequest, modelNotFound } from './errors.ts';
 
 /** What each task is for, in words a client can act on. */
@@ -31,6 +31,9 @@ function notReady(model?: string): ApiError {
  *   one model) is served, that model is used, as vLLM does with a single model; otherwise 400 asking for
  *   `model`.
  */
+export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unknown, task: 'generate'): GenerateModel;
+export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unknown, task: 'reward'): RewardModel;
+export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unknown, task?: ServedModel['task']): ServedModel;
 export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unknown, task?: ServedModel['task']): ServedModel {
   if (name === undefined || name === null || name === '') {
     const candidates = deps.models.filter((m) => task === undefined || m.task === task);

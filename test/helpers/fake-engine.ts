@@ -20,7 +20,10 @@ import {
   type GenerationEvent,
   type GenerationRequest,
 } from '../../src/runtime/types.ts';
-import type { EngineLike, ServedModel } from '../../src/server/deps.ts';
+import type { EngineLike, ScorerLike, ServedModel } from '../../src/server/deps.ts';
+import type { RewardReadout } from '../../src/runtime/model-loader.ts';
+import type { Score } from '../../src/scoring/readout.ts';
+import type { RewardEngineStats } from '../../src/scoring/reward-engine.ts';
 import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/index.ts';
 
 /** What a FakeEngine does; every field may be changed between requests (`engine.script.x = ...`). */
@@ -222,11 +225,39 @@ export function llamaTokenizer(): Promise<TextTokenizer> {
   return tokenizerPromise;
 }
 
+/**
+ * A scripted reward scorer: each conversation's score is a pure function of its tokens (the sum of its
+ * last three token ids / 1e5), so tests can predict rankings; `delayMs` and `fail` script timing and errors.
+ */
+export class FakeScorer implements ScorerLike {
+  readonly readout: RewardReadout = { kind: 'token_logit', tokenId: 0 };
+  readonly calls: number[][][] = [];
+  delayMs = 0;
+  fail?: string;
+
+  static scoreOf(tokens: number[]): number {
+    return tokens.slice(-3).reduce((a, b) => a + b, 0) / 1e5;
+  }
+
+  async score(items: number[][]): Promise<Score[]> {
+    this.calls.push(items);
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    if (this.fail) throw new EngineError(this.fail, 'internal');
+    return items.map((t) => ({ score: FakeScorer.scoreOf(t) }));
+  }
+
+  stats(): RewardEngineStats {
+    return { pendingRequests: 0, pendingItems: 0, batches: this.calls.length, alive: true, restarts: 0 };
+  }
+}
+
 /** Options of a fake served model. */
 export interface FakeModelOptions {
   id?: string;
   task?: ServedModel['task'];
   engine?: EngineLike;
+  scorer?: ScorerLike;
+  maxScoreTokens?: number;
   contextLength?: number;
   root?: string;
   created?: number;
@@ -235,14 +266,16 @@ export interface FakeModelOptions {
 /** A ServedModel with the real Llama 3.1 tokenizer and a FakeEngine (unless one is given). */
 export async function fakeModel(opts: FakeModelOptions = {}): Promise<ServedModel> {
   const tokenizer = await llamaTokenizer();
-  const id = opts.id ?? 'instruct';
-  return {
+  const id = opts.id ?? (opts.task === 'reward' ? 'reward' : 'instruct');
+  const base = {
     id,
-    task: opts.task ?? 'generate',
-    engine: opts.engine ?? new FakeEngine({}, tokenizer),
     tokenizer,
     contextLength: opts.contextLength ?? 8192,
     root: opts.root ?? `/models/${id}`,
     created: opts.created ?? 1_700_000_000,
   };
+  if (opts.task === 'reward') {
+    return { ...base, task: 'reward', scorer: opts.scorer ?? new FakeScorer(), maxScoreTokens: opts.maxScoreTokens ?? base.contextLength };
+  }
+  return { ...base, task: 'generate', engine: opts.engine ?? new FakeEngine({}, tokenizer) };
 }

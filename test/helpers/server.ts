@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import OpenAI from 'openai';
 import { Engine } from '../../src/runtime/engine.ts';
+import { RewardEngine } from '../../src/scoring/reward-engine.ts';
+import type { ScoreBatcherLimits } from '../../src/scoring/score-batcher.ts';
 import type { WorkerLimits } from '../../src/runtime/limits.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../../src/server/deps.ts';
@@ -12,6 +14,7 @@ export interface TestServer {
   url: string;
   models: ServedModel[];
   engines: Engine[];
+  scorers: RewardEngine[];
   client(opts?: { apiKey?: string; maxRetries?: number }): OpenAI;
   close(): Promise<void>;
 }
@@ -19,6 +22,9 @@ export interface TestServer {
 export interface TestServerOptions {
   chat: string;
   reward?: string;
+  /** The reward model's longest conversation (default its context length). */
+  rewardMaxTokens?: number;
+  scoreLimits?: Partial<ScoreBatcherLimits>;
   limits?: Partial<ServerLimits>;
   engineLimits?: Partial<WorkerLimits>;
   maxNumQueuedReqs?: number;
@@ -29,19 +35,20 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const plans: Array<[string, ServedModel['task']]> = [[opts.chat, 'generate']];
   if (opts.reward) plans.push([opts.reward, 'reward']);
   const engines: Engine[] = [];
+  const scorers: RewardEngine[] = [];
   const models: ServedModel[] = [];
   for (const [dir, task] of plans) {
+    const base = { id: basename(dir), tokenizer: await loadTokenizer(dir), root: dir, created: Math.floor(Date.now() / 1000) };
+    if (task === 'reward') {
+      const scorer = await RewardEngine.start({ modelDir: dir, limits: opts.scoreLimits });
+      scorers.push(scorer);
+      const ctx = scorer.spec.contextLength;
+      models.push({ ...base, task, scorer, contextLength: ctx, maxScoreTokens: opts.rewardMaxTokens ?? ctx });
+      continue;
+    }
     const engine = await Engine.start({ modelDir: dir, limits: opts.engineLimits, maxNumQueuedReqs: opts.maxNumQueuedReqs });
     engines.push(engine);
-    models.push({
-      id: basename(dir),
-      task,
-      engine,
-      tokenizer: await loadTokenizer(dir),
-      contextLength: engine.spec.contextLength,
-      root: dir,
-      created: Math.floor(Date.now() / 1000),
-    });
+    models.push({ ...base, task, engine, contextLength: engine.spec.contextLength });
   }
   const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
   const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test' });
@@ -51,11 +58,12 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     url,
     models,
     engines,
+    scorers,
     client: (c = {}) =>
       new OpenAI({ baseURL: `${url}/v1`, apiKey: c.apiKey ?? limits.apiKey ?? 'unused', maxRetries: c.maxRetries ?? 0 }),
     close: async () => {
       await app.close();
-      await Promise.all(engines.map((e) => e.close()));
+      await Promise.all([...engines, ...scorers].map((e) => e.close()));
     },
   };
 }

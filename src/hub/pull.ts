@@ -1,0 +1,273 @@
+/**
+ * pull(): one model repo from the Hugging Face Hub into the shared hub cache (layout in cache.ts).
+ *
+ * Steps: modelInfo (revision → commit, gated?) → listFiles (every file of that commit with its size and
+ * hash) → select (--include) → free-space check → for each file not yet in `blobs/`: fileDownloadInfo
+ * (where to GET it, its size) then downloadBlob (Range resume, sha256 / git-sha1 check) → link it into
+ * `snapshots/<commit>/` → write `refs/<revision>` last.
+ *
+ * @huggingface/hub provides the hub API calls (modelInfo, listFiles, fileDownloadInfo). The bytes are
+ * fetched here with fetch: the library's downloadFile() returns a Blob whose stream() turns HTTP errors
+ * into bare strings and does not check that a ranged request got a 206 from the right offset, and
+ * snapshotDownload() has no resume, no progress and no verification — all needed here.
+ */
+import { fileDownloadInfo, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
+import { existsSync } from 'node:fs';
+import { mkdir, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { COMMIT_RE, isHubRepoId, linkBlob, lockBlob, repoCacheDir, writeRef } from './cache.ts';
+import { downloadBlob, type ExpectedBlob } from './download.ts';
+import { diskFullError, hubError, PullError, type HubErrorContext } from './errors.ts';
+import { SILENT_PROGRESS, type PullProgress } from './progress.ts';
+
+/** The public hub (HF_ENDPOINT overrides it). */
+export const DEFAULT_HUB_URL = 'https://huggingface.co';
+
+export interface PullOptions {
+  /** org/name */
+  repo: string;
+  /** Branch, tag or commit; default 'main'. */
+  revision?: string;
+  /** fnmatch-style patterns (`*` also matches '/'); when given, only matching files (plus root metadata). */
+  include?: string[];
+  /** Cache root (see hubCacheRoot()). */
+  cacheDir: string;
+  /** Hub address; default https://huggingface.co. */
+  hubUrl?: string;
+  /** Access token (starts with hf_). */
+  token?: string;
+  /** Resumes per file after a dropped connection within this call (default 5). */
+  retries?: number;
+  /** First retry delay, doubled each time (default 1000 ms). */
+  retryDelayMs?: number;
+  progress?: PullProgress;
+  /** fetch for every request (tests may wrap it). */
+  fetch?: typeof fetch;
+  /** Free bytes at a folder (default: statfs); tests replace it to imitate a full disk. */
+  freeBytes?: (dir: string) => Promise<number | undefined>;
+}
+
+/** One file of the pulled snapshot. */
+export interface PulledFile {
+  path: string;
+  size: number;
+  /** Blob file name: sha256 for LFS files, git blob sha1 for the others. */
+  etag: string;
+  /** 'cached': the blob was already complete; 'downloaded': fetched from zero; 'resumed': a partial file was continued. */
+  status: 'cached' | 'downloaded' | 'resumed';
+  rangeRequests: number;
+}
+
+export interface PullResult {
+  repo: string;
+  revision: string;
+  commit: string;
+  /** snapshots/<commit>: the folder to serve. */
+  snapshotDir: string;
+  files: PulledFile[];
+  /** Bytes received over the network. */
+  downloadedBytes: number;
+}
+
+/** Root files that come along with any --include selection: the model cannot load without them. */
+const ROOT_METADATA = [/\.json$/, /\.jinja$/, /^tokenizer\.model$/];
+
+/** fnmatch → RegExp: `*` any run (slashes too, as Python's fnmatch), `?` one character, `[...]` a class. */
+export function globToRegExp(pattern: string): RegExp {
+  const p = pattern.endsWith('/') ? `${pattern}*` : pattern;
+  let re = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[' && p.indexOf(']', i + 1) > i + 1) {
+      const end = p.indexOf(']', i + 1);
+      const body = p.slice(i + 1, end).replace(/\\/g, '\\\\');
+      re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
+      i = end;
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Whether a repo file is selected by the include patterns (none: every file). */
+export function selectedByInclude(path: string, include: readonly string[] | undefined): boolean {
+  if (!include || include.length === 0) return true;
+  if (!path.includes('/') && ROOT_METADATA.some((r) => r.test(path))) return true;
+  return include.some((g) => globToRegExp(g).test(path));
+}
+
+function checkRelativePath(path: string): void {
+  const parts = path.split('/');
+  if (path.startsWith('/') || path.includes('\\') || parts.some((p) => p === '..' || p === '.' || p === '')) {
+    throw new PullError('hub', `the hub listed an unsafe file path '${path}'; refusing to write it`);
+  }
+}
+
+/** What the listing says each selected file must be. */
+function expectedOf(entry: ListFileEntry): ExpectedBlob {
+  if (entry.lfs) return { path: entry.path, size: entry.lfs.size, hashKind: 'sha256', hash: entry.lfs.oid };
+  if (!entry.oid) throw new PullError('hub', `the hub listed ${entry.path} without a hash`);
+  return { path: entry.path, size: entry.size, hashKind: 'git-sha1', hash: entry.oid };
+}
+
+async function defaultFreeBytes(dir: string): Promise<number | undefined> {
+  let d = dir;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  try {
+    const s = await statfs(d);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+async function sizeOrZero(p: string): Promise<number> {
+  try {
+    return (await stat(p)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A fetch that remembers the X-Error-Code header of failed answers (the library keeps only the status). */
+function trackingFetch(base: typeof fetch, codes: Map<string, string>): typeof fetch {
+  return async (input, init) => {
+    const res = await base(input, init);
+    const code = res.ok ? null : res.headers.get('x-error-code');
+    if (code) codes.set(res.url || String(input), code);
+    return res;
+  };
+}
+
+function validate(opts: PullOptions): { revision: string } {
+  if (!isHubRepoId(opts.repo)) {
+    throw new PullError('bad_input', `'${opts.repo}' is not a model id: expected org/name, e.g. nvidia/Llama-3.1-Nemotron-70B-Instruct-HF`);
+  }
+  const revision = opts.revision ?? 'main';
+  if (!/^[\w.\-/]+$/.test(revision) || revision.split('/').some((p) => p === '..' || p === '')) {
+    throw new PullError('bad_input', `'${revision}' is not a revision: give a branch, tag or commit hash`);
+  }
+  return { revision };
+}
+
+/**
+ * Downloads `repo` at `revision` into the cache and returns its snapshot folder. Files already complete
+ * in `blobs/` are not fetched again; partial ones are resumed.
+ * @throws PullError (see PullErrorKind) with a message meant for the user
+ */
+export async function pull(opts: PullOptions): Promise<PullResult> {
+  const { revision } = validate(opts);
+  const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
+  const codes = new Map<string, string>();
+  const f = trackingFetch(opts.fetch ?? fetch, codes);
+  const ctx: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes };
+  const progress = opts.progress ?? SILENT_PROGRESS;
+  const common = { hubUrl, accessToken: opts.token, fetch: f };
+  const repoDir = repoCacheDir(opts.cacheDir, opts.repo);
+
+  let commit: string;
+  let entries: ListFileEntry[] = [];
+  try {
+    const info = await modelInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] });
+    if (!info.sha || !COMMIT_RE.test(info.sha)) throw new PullError('hub', `${hubUrl} gave no commit hash for ${opts.repo}@${revision}`);
+    commit = info.sha;
+    if (info.gated && !opts.token) {
+      throw new PullError(
+        'auth_required',
+        `${opts.repo} is gated: accept its conditions at ${hubUrl}/${opts.repo}, then set HF_TOKEN to an access token ` +
+          `of that account (https://huggingface.co/settings/tokens) and run the pull again`,
+      );
+    }
+    for await (const e of listFiles({ ...common, repo: { type: 'model', name: opts.repo }, recursive: true, revision: commit })) {
+      if (e.type === 'file') entries.push(e);
+    }
+  } catch (err) {
+    throw hubError(err, ctx);
+  }
+  entries = entries.filter((e) => selectedByInclude(e.path, opts.include));
+  if (entries.length === 0) {
+    throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${(opts.include ?? []).join(' ')}`);
+  }
+
+  const snapshotDir = join(repoDir, 'snapshots', commit);
+  const plan = await Promise.all(
+    entries.map(async (e) => {
+      checkRelativePath(e.path);
+      const expected = expectedOf(e);
+      const blobPath = join(repoDir, 'blobs', expected.hash);
+      const complete = (await sizeOrZero(blobPath)) === expected.size && existsSync(blobPath);
+      const partial = complete ? 0 : Math.min(await sizeOrZero(`${blobPath}.incomplete`), expected.size);
+      return { expected, blobPath, linkPath: join(snapshotDir, ...e.path.split('/')), complete, partial };
+    }),
+  );
+  const total = plan.reduce((n, p) => n + p.expected.size, 0);
+  const present = plan.reduce((n, p) => n + (p.complete ? p.expected.size : p.partial), 0);
+  const free = await (opts.freeBytes ?? defaultFreeBytes)(repoDir);
+  if (free !== undefined && total - present > free) throw diskFullError(repoDir, total - present, free);
+
+  await mkdir(join(repoDir, 'blobs'), { recursive: true });
+  progress.start(total, present, plan.length);
+  const files: PulledFile[] = [];
+  let downloadedBytes = 0;
+  try {
+    for (const p of plan) {
+      const { expected } = p;
+      let status: PulledFile['status'] = 'cached';
+      let rangeRequests = 0;
+      if (!p.complete) {
+        const release = lockBlob(opts.cacheDir, opts.repo, expected.hash);
+        try {
+          const url = await downloadUrl(expected, commit, { ...common, repo: opts.repo }, { ...ctx, path: expected.path });
+          const outcome = await downloadBlob({
+            expected,
+            blobPath: p.blobPath,
+            url,
+            // fetch drops Authorization when the hub redirects to another origin (its CDN).
+            headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
+            fetch: f,
+            progress,
+            retries: opts.retries ?? 5,
+            retryDelayMs: opts.retryDelayMs ?? 1000,
+          });
+          status = outcome.resumedFrom > 0 ? 'resumed' : 'downloaded';
+          rangeRequests = outcome.rangeRequests;
+          downloadedBytes += outcome.receivedBytes;
+        } catch (err) {
+          throw hubError(err, { ...ctx, path: expected.path });
+        } finally {
+          release();
+        }
+        progress.fileDone(expected.path);
+      }
+      if ((await sizeOrZero(p.linkPath)) !== expected.size) await linkBlob(p.blobPath, p.linkPath);
+      files.push({ path: expected.path, size: expected.size, etag: expected.hash, status, rangeRequests });
+    }
+  } finally {
+    progress.finish();
+  }
+  await writeRef(repoDir, revision, commit);
+  return { repo: opts.repo, revision, commit, snapshotDir, files, downloadedBytes };
+}
+
+/**
+ * The URL to GET a file from, after fileDownloadInfo (which follows the hub's redirect) confirmed that it
+ * exists with the listed size. Every request goes to the resolve URL rather than to where it redirected
+ * once: CDN links are signed and expire, and a resume may come hours later.
+ */
+async function downloadUrl(
+  expected: ExpectedBlob,
+  commit: string,
+  common: { repo: string; hubUrl: string; accessToken?: string; fetch: typeof fetch },
+  ctx: HubErrorContext,
+): Promise<string> {
+  const resolveUrl = `${common.hubUrl}/${common.repo}/resolve/${commit}/${expected.path.split('/').map(encodeURIComponent).join('/')}`;
+  // An empty file has no byte 0 to probe; its hash is checked all the same.
+  if (expected.size === 0) return resolveUrl;
+  const info = await fileDownloadInfo({ ...common, repo: { type: 'model', name: common.repo }, path: expected.path, revision: commit });
+  if (!info) throw new PullError('not_found', `${expected.path} is listed in ${ctx.repo} but cannot be downloaded (HTTP 404)`);
+  if (info.size !== expected.size) {
+    throw new PullError('integrity', `${expected.path}: the hub lists ${expected.size} bytes but serves ${info.size}`);
+  }
+  return resolveUrl;
+}
