@@ -163,7 +163,7 @@ describe('chat and completions routes (fake engine)', () => {
     ['stop_token_ids out of the vocabulary', { model: 'instruct', messages: user, stop_token_ids: [999999] }, 400, 'stop_token_ids[0]'],
     ['model of the wrong type', { model: 42, messages: user }, 400, 'model'],
     ['unknown model', { model: 'gpt-9', messages: user }, 404, 'model'],
-    ['reward model for chat generation', { model: 'reward', messages: user }, 400, 'model'],
+    ['reward model asked to score a conversation that ends with a user turn', { model: 'reward', messages: user }, 400, 'messages'],
     ['template error (two tool calls)', {
       model: 'instruct',
       messages: [...user, { role: 'assistant', content: null, tool_calls: [

@@ -102,7 +102,8 @@ describe('flags and environment', () => {
   });
 
   test('model folders resolve against the working directory; names default to their basename', () => {
-    const c = parseConfig(['--model', 'm/chat-70b', '--reward-model', '/abs/rm-70b'], {}, '/work/dir');
+    // './' makes it a path: a bare 'm/chat-70b' that does not exist is read as a hub model id (test/pull-config.test.ts).
+    const c = parseConfig(['--model', './m/chat-70b', '--reward-model', '/abs/rm-70b'], {}, '/work/dir');
     assert.equal(c.model.dir, '/work/dir/m/chat-70b');
     assert.equal(c.model.servedName, 'chat-70b');
     assert.equal(c.model.explicit, true);
@@ -211,6 +212,7 @@ describe('helpText', () => {
       'max-num-seqs', 'max-num-queued-reqs', 'max-num-batched-tokens', 'max-tokens', 'max-n', 'max-prompt-tokens',
       'max-body-bytes', 'request-timeout', 'kv-cache-memory', 'execution-provider', 'device-id', 'reward-device-id',
       'cuda-fallback-cpu', 'threads', 'log-level', 'shutdown-grace', 'help',
+      'revision', 'reward-revision', 'cache-dir', 'pull',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

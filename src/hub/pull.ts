@@ -17,7 +17,7 @@ import { mkdir, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { COMMIT_RE, isHubRepoId, linkBlob, lockBlob, repoCacheDir, writeRef } from './cache.ts';
 import { downloadBlob, type ExpectedBlob } from './download.ts';
-import { diskFullError, hubError, PullError, type HubErrorContext } from './errors.ts';
+import { diskFullError, errorCode, hubError, PullError, type HubErrorContext } from './errors.ts';
 import { SILENT_PROGRESS, type PullProgress } from './progress.ts';
 
 /** The public hub (HF_ENDPOINT overrides it). */
@@ -151,56 +151,91 @@ function validate(opts: PullOptions): { revision: string } {
   return { revision };
 }
 
+/** Asks the hub which commit `revision` is and lists that commit's files. */
+async function listCommit(
+  opts: PullOptions,
+  revision: string,
+  common: { hubUrl: string; accessToken?: string; fetch: typeof fetch },
+): Promise<{ commit: string; entries: ListFileEntry[] }> {
+  const info = await modelInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] });
+  if (!info.sha || !COMMIT_RE.test(info.sha)) throw new PullError('hub', `${common.hubUrl} gave no commit hash for ${opts.repo}@${revision}`);
+  // Gated models list their files to anyone; only downloads need the token. Say so before downloading.
+  if (info.gated && !opts.token) {
+    throw new PullError(
+      'auth_required',
+      `${opts.repo} is gated: accept its conditions at ${common.hubUrl}/${opts.repo}, then set HF_TOKEN to an access token ` +
+        `of that account (https://huggingface.co/settings/tokens) and run the pull again`,
+    );
+  }
+  const entries: ListFileEntry[] = [];
+  for await (const e of listFiles({ ...common, repo: { type: 'model', name: opts.repo }, recursive: true, revision: info.sha })) {
+    if (e.type === 'file') entries.push(e);
+  }
+  return { commit: info.sha, entries };
+}
+
+/** One selected file: what it must be, where it goes, and what the cache already has of it. */
+interface PlannedFile {
+  expected: ExpectedBlob;
+  blobPath: string;
+  linkPath: string;
+  /** blobs/<etag> is there with the listed size. */
+  complete: boolean;
+  /** Bytes of blobs/<etag>.incomplete (0 when none). */
+  partial: number;
+}
+
+async function planFiles(entries: ListFileEntry[], repoDir: string, snapshotDir: string): Promise<PlannedFile[]> {
+  return Promise.all(
+    entries.map(async (e) => {
+      checkRelativePath(e.path);
+      const expected = expectedOf(e);
+      const blobPath = join(repoDir, 'blobs', expected.hash);
+      const complete = existsSync(blobPath) && (await sizeOrZero(blobPath)) === expected.size;
+      const partial = complete ? 0 : Math.min(await sizeOrZero(`${blobPath}.incomplete`), expected.size);
+      return { expected, blobPath, linkPath: join(snapshotDir, ...e.path.split('/')), complete, partial };
+    }),
+  );
+}
+
 /**
  * Downloads `repo` at `revision` into the cache and returns its snapshot folder. Files already complete
  * in `blobs/` are not fetched again; partial ones are resumed.
  * @throws PullError (see PullErrorKind) with a message meant for the user
  */
 export async function pull(opts: PullOptions): Promise<PullResult> {
+  try {
+    return await pullInto(opts);
+  } catch (err) {
+    if (!(err instanceof PullError) && errorCode(err) === 'ENOSPC') {
+      throw new PullError('disk_full', `the disk is full (ENOSPC) under ${opts.cacheDir}: free some space or pull into another cache with --cache-dir; the next pull resumes`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+async function pullInto(opts: PullOptions): Promise<PullResult> {
   const { revision } = validate(opts);
   const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
   const codes = new Map<string, string>();
-  const f = trackingFetch(opts.fetch ?? fetch, codes);
+  const common = { hubUrl, accessToken: opts.token, fetch: trackingFetch(opts.fetch ?? fetch, codes) };
   const ctx: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes };
   const progress = opts.progress ?? SILENT_PROGRESS;
-  const common = { hubUrl, accessToken: opts.token, fetch: f };
   const repoDir = repoCacheDir(opts.cacheDir, opts.repo);
 
-  let commit: string;
-  let entries: ListFileEntry[] = [];
+  let listed: { commit: string; entries: ListFileEntry[] };
   try {
-    const info = await modelInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] });
-    if (!info.sha || !COMMIT_RE.test(info.sha)) throw new PullError('hub', `${hubUrl} gave no commit hash for ${opts.repo}@${revision}`);
-    commit = info.sha;
-    if (info.gated && !opts.token) {
-      throw new PullError(
-        'auth_required',
-        `${opts.repo} is gated: accept its conditions at ${hubUrl}/${opts.repo}, then set HF_TOKEN to an access token ` +
-          `of that account (https://huggingface.co/settings/tokens) and run the pull again`,
-      );
-    }
-    for await (const e of listFiles({ ...common, repo: { type: 'model', name: opts.repo }, recursive: true, revision: commit })) {
-      if (e.type === 'file') entries.push(e);
-    }
+    listed = await listCommit(opts, revision, common);
   } catch (err) {
     throw hubError(err, ctx);
   }
-  entries = entries.filter((e) => selectedByInclude(e.path, opts.include));
+  const { commit } = listed;
+  const entries = listed.entries.filter((e) => selectedByInclude(e.path, opts.include));
   if (entries.length === 0) {
     throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${(opts.include ?? []).join(' ')}`);
   }
-
   const snapshotDir = join(repoDir, 'snapshots', commit);
-  const plan = await Promise.all(
-    entries.map(async (e) => {
-      checkRelativePath(e.path);
-      const expected = expectedOf(e);
-      const blobPath = join(repoDir, 'blobs', expected.hash);
-      const complete = (await sizeOrZero(blobPath)) === expected.size && existsSync(blobPath);
-      const partial = complete ? 0 : Math.min(await sizeOrZero(`${blobPath}.incomplete`), expected.size);
-      return { expected, blobPath, linkPath: join(snapshotDir, ...e.path.split('/')), complete, partial };
-    }),
-  );
+  const plan = await planFiles(entries, repoDir, snapshotDir);
   const total = plan.reduce((n, p) => n + p.expected.size, 0);
   const present = plan.reduce((n, p) => n + (p.complete ? p.expected.size : p.partial), 0);
   const free = await (opts.freeBytes ?? defaultFreeBytes)(repoDir);
@@ -218,14 +253,14 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       if (!p.complete) {
         const release = lockBlob(opts.cacheDir, opts.repo, expected.hash);
         try {
-          const url = await downloadUrl(expected, commit, { ...common, repo: opts.repo }, { ...ctx, path: expected.path });
+          const url = await downloadUrl(expected, commit, { ...common, repo: opts.repo }, ctx);
           const outcome = await downloadBlob({
             expected,
             blobPath: p.blobPath,
             url,
             // fetch drops Authorization when the hub redirects to another origin (its CDN).
             headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
-            fetch: f,
+            fetch: common.fetch,
             progress,
             retries: opts.retries ?? 5,
             retryDelayMs: opts.retryDelayMs ?? 1000,
@@ -246,6 +281,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   } finally {
     progress.finish();
   }
+  // Last, so that a ref in the cache always names a complete snapshot.
   await writeRef(repoDir, revision, commit);
   return { repo: opts.repo, revision, commit, snapshotDir, files, downloadedBytes };
 }

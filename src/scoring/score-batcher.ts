@@ -2,8 +2,9 @@
  * Batching of prefill-only scoring passes. Items (one tokenized conversation each) from any number of
  * requests wait in one FIFO; each forward pass takes a batch whose padded size (rows × longest item)
  * stays within a token budget. Padding-aware: the oldest item is always in the next batch (no
- * starvation), and the rest of the batch is filled with the waiting items closest to it in length, so
- * short and long conversations are not padded to each other.
+ * starvation), and the rest of the batch is filled with the waiting items closest to it in length, as
+ * long as no item would be padded to more than twice its length — short and long conversations are not
+ * padded to each other.
  */
 
 /** One conversation to score. */
@@ -55,13 +56,15 @@ export class ScoreBatcher {
     let hi = at;
     let width = window[0]!.tokens.length;
     const fits = (w: number, rows: number) => rows <= this.limits.maxBatchRows && w * rows <= this.limits.maxBatchTokens;
+    // An item joins only if padding it (or the others) to the batch width at most doubles its cost.
+    const close = (len: number, w: number) => len * 2 >= w;
     const base = width;
     for (;;) {
       const rows = hi - lo + 2;
       const down = lo > 0 ? window[order[lo - 1]!]!.tokens.length : undefined;
       const up = hi < order.length - 1 ? window[order[hi + 1]!]!.tokens.length : undefined;
-      const canDown = down !== undefined && fits(width, rows);
-      const canUp = up !== undefined && fits(Math.max(width, up), rows);
+      const canDown = down !== undefined && fits(width, rows) && close(down, width);
+      const canUp = up !== undefined && fits(Math.max(width, up), rows) && close(window[order[lo]!]!.tokens.length, up);
       if (!canDown && !canUp) break;
       // Grow towards the neighbour closest in length to the oldest item (ties: the shorter one).
       if (canDown && (!canUp || base - down! <= up! - base)) lo--;

@@ -11,6 +11,7 @@ import { registerCompletionRoutes } from './routes/completions.ts';
 import { registerModelRoutes } from './routes/models.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerTokenizeRoutes } from './routes/tokenize.ts';
+import { registerScoreRoutes } from './routes/score.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -90,5 +91,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerTokenizeRoutes(app, deps);
   registerChatRoutes(app, deps);
   registerCompletionRoutes(app, deps);
+  registerScoreRoutes(app, deps);
   return app;
 }

@@ -16,6 +16,8 @@ const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 /** A validated chat request. */
 export interface ChatRequest {
   model: GenerateModel;
+  /** The validated messages, as rendered (for reward scoring of best_of candidates). */
+  messages: ChatMessage[];
   generation: GenerationRequest;
   stream: boolean;
   includeUsage: boolean;
@@ -141,5 +143,5 @@ export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
     templateKwargs: kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs) ? (kwargs as Record<string, unknown>) : undefined,
   });
   const generation = finalizeRequest(params, promptIds, model, deps.limits, 'messages');
-  return { model, generation, ...parseStreaming(body), logprobs: generation.sampling.logprobs !== null };
+  return { model, messages, generation, ...parseStreaming(body), logprobs: generation.sampling.logprobs !== null };
 }

@@ -6,6 +6,8 @@
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { repoCacheDir } from '../hub/cache.ts';
+import { resolveModelSource, type HubModelRef } from '../hub/resolve.ts';
 import { DEFAULT_LIMITS } from '../runtime/limits.ts';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './deps.ts';
 
@@ -25,6 +27,12 @@ export interface ModelConfig {
   deviceId: number;
   /** Named on the command line or in the environment (false: the built-in default folder). */
   explicit: boolean;
+  /**
+   * Present when the model was named as a Hugging Face model id (org/name) rather than a folder: `dir` is
+   * then its cached snapshot (hub.snapshotDir), or, when the cache lacks it, the repo's cache folder
+   * (main.ts pulls it with --pull, or stops with a message naming `npm run pull`).
+   */
+  hub?: HubModelRef;
 }
 
 /** How the reward model is read and limited. */
@@ -71,6 +79,8 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** How long shutdown waits for in-flight requests, ms. */
   shutdownGraceMs: number;
+  /** --pull: download hub models missing from the cache before serving (present only when given). */
+  pull?: boolean;
 }
 
 /** A bad flag or environment value; the message names it. main.ts prints it and exits 2. */
@@ -96,9 +106,9 @@ interface OptionDef {
 export const OPTIONS: readonly OptionDef[] = [
   { flag: 'host', kind: 'string', env: 'HOST', arg: 'ADDR', shown: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all interfaces).' },
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
-  { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory).' },
+  { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR|ORG/NAME', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory), or a Hugging Face model id served from the hub cache (npm run pull -- ORG/NAME downloads it).' },
   { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name", help: 'Name clients send as `model` for the chat model.' },
-  { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR', shown: 'models/reward', help: 'Reward model folder; "none" disables it.' },
+  { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR|ORG/NAME', shown: 'models/reward', help: 'Reward model folder or Hugging Face model id; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
   { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name", help: 'Name clients send as `model` for the reward model.' },
   { flag: 'reward-readout', kind: 'string', env: 'REWARD_READOUT', arg: 'token_logit[:ID]|head', shown: "the model folder's, else token_logit:0", help: 'How a reward score is read: the logit of one token at the last position (Nemotron-70B-Reward-HF: token 0), or a classification head.' },
@@ -106,6 +116,10 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'reward-max-tokens', kind: 'string', env: 'REWARD_MAX_TOKENS', arg: 'N', shown: "0 (the reward model's context length)", help: 'Longest conversation the reward model scores (Nemotron-70B-Reward: 4096); longer ones get a 400.' },
   { flag: 'reward-max-batch-tokens', kind: 'string', env: 'REWARD_MAX_BATCH_TOKENS', arg: 'N', shown: '8192', help: 'Padded tokens per reward forward pass (rows × longest conversation).' },
   { flag: 'max-best-of', kind: 'string', env: 'MAX_BEST_OF', arg: 'N', shown: '16', help: 'Largest best_of accepted in chat completions.' },
+  { flag: 'revision', kind: 'string', env: 'MODEL_REVISION', arg: 'REV', shown: 'main', help: 'Hub revision (branch, tag or commit) of a --model given as ORG/NAME.' },
+  { flag: 'reward-revision', kind: 'string', env: 'REWARD_MODEL_REVISION', arg: 'REV', shown: 'main', help: 'Hub revision of a --reward-model given as ORG/NAME.' },
+  { flag: 'cache-dir', kind: 'string', arg: 'DIR', shown: 'HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub', help: 'Hugging Face hub cache that ORG/NAME models are read from (and pulled into).' },
+  { flag: 'pull', kind: 'boolean', env: 'PULL', shown: 'off', help: 'Download ORG/NAME models missing from the cache before serving (hub HF_ENDPOINT, token HF_TOKEN). Without it nothing is downloaded.' },
   { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health.' },
   { flag: 'max-num-seqs', kind: 'string', env: 'MAX_NUM_SEQS', arg: 'N', shown: '64', help: 'Sequences generating at once, per model.' },
   { flag: 'max-num-queued-reqs', kind: 'string', env: 'MAX_NUM_QUEUED_REQS', arg: 'N', shown: '256', help: 'Requests waiting for a slot, per model; past it requests get 429.' },
@@ -230,8 +244,8 @@ function bool(values: Record<string, string | boolean | undefined>, env: NodeJS.
   return fail(raw, 'one of 1, 0, true, false, yes, no, on, off');
 }
 
-function name(raw: Raw | undefined, dir: string): string {
-  if (!raw) return basename(dir);
+function name(raw: Raw | undefined, dir: string, fallback = basename(dir)): string {
+  if (!raw) return fallback;
   const v = raw.value.trim();
   if (v === '') fail(raw, 'a non-empty name');
   return v;
@@ -247,10 +261,32 @@ function parseFlags(argv: string[]): Record<string, string | boolean | undefined
   }
 }
 
+/** Options for finding ORG/NAME models in the hub cache. */
+interface HubLookup {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  cacheDir?: string;
+}
+
+/**
+ * A --model / --reward-model value → its folder, plus the hub reference when it names a hub model (an
+ * org/name that is not an existing path). Reads the cache only; never downloads.
+ */
+function modelSource(raw: Raw, revision: Raw | undefined, lookup: HubLookup): { dir: string; hub?: HubModelRef } {
+  if (revision && revision.value.trim() === '') fail(revision, 'a branch, tag or commit');
+  const src = resolveModelSource(raw.value, { ...lookup, revision: revision?.value.trim() });
+  if (src.kind === 'local') {
+    if (revision) throw new ConfigError(`${revision.source} applies to a Hugging Face model id (org/name), not to the folder ${src.dir}`);
+    return { dir: src.dir };
+  }
+  const { kind: _kind, ...hub } = src;
+  return { dir: hub.snapshotDir ?? repoCacheDir(hub.cacheDir, hub.repo), hub };
+}
+
 function rewardModel(
   values: Record<string, string | boolean | undefined>,
   env: NodeJS.ProcessEnv,
-  cwd: string,
+  lookup: HubLookup,
   chat: ModelConfig,
 ): ModelConfig | null {
   const raw = rawOf(values, env, 'reward-model');
@@ -262,15 +298,18 @@ function rewardModel(
   }
   if (raw && raw.value.trim().toLowerCase() === 'none') return null;
   if (raw && raw.value.trim() === '') fail(raw, 'a model folder');
-  const dir = raw ? resolve(cwd, raw.value) : resolve(REPO_ROOT, 'models', 'reward');
-  const servedName = name(rawOf(values, env, 'reward-served-model-name'), dir);
+  const revision = rawOf(values, env, 'reward-revision');
+  if (!raw && revision) throw new ConfigError(`${revision.source} applies to a --reward-model given as a Hugging Face model id (org/name)`);
+  const source = raw ? modelSource(raw, revision, lookup) : { dir: resolve(REPO_ROOT, 'models', 'reward') };
+  const { dir } = source;
+  const servedName = name(rawOf(values, env, 'reward-served-model-name'), dir, source.hub?.repo);
   if (servedName === chat.servedName) {
     throw new ConfigError(
       `The chat and reward models are both served as '${servedName}'; set --served-model-name or --reward-served-model-name`,
     );
   }
   const deviceId = int(rawOf(values, env, 'reward-device-id'), chat.deviceId, 0);
-  return { dir, servedName, deviceId, explicit: raw !== undefined };
+  return { dir, servedName, deviceId, explicit: raw !== undefined, ...(source.hub ? { hub: source.hub } : {}) };
 }
 
 function rewardConfig(get: (flag: string) => Raw | undefined): RewardConfig {
@@ -302,12 +341,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
 
   const modelRaw = get('model');
   if (modelRaw && modelRaw.value.trim() === '') fail(modelRaw, 'a model folder');
-  const modelDir = modelRaw ? resolve(cwd, modelRaw.value) : resolve(REPO_ROOT, 'models', 'instruct');
+  const lookup: HubLookup = { cwd, env, cacheDir: get('cache-dir')?.value };
+  const revisionRaw = get('revision');
+  if (!modelRaw && revisionRaw) throw new ConfigError(`${revisionRaw.source} applies to a --model given as a Hugging Face model id (org/name)`);
+  const chatSource = modelRaw ? modelSource(modelRaw, revisionRaw, lookup) : { dir: resolve(REPO_ROOT, 'models', 'instruct') };
+  const modelDir = chatSource.dir;
   const model: ModelConfig = {
     dir: modelDir,
-    servedName: name(get('served-model-name'), modelDir),
+    servedName: name(get('served-model-name'), modelDir, chatSource.hub?.repo),
     deviceId: int(get('device-id'), 0, 0),
     explicit: modelRaw !== undefined,
+    ...(chatSource.hub ? { hub: chatSource.hub } : {}),
   };
 
   const hostRaw = get('host');
@@ -321,7 +365,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     host: hostRaw?.value.trim() ?? '127.0.0.1',
     port: int(get('port'), 8000, 0, 65535),
     model,
-    rewardModel: rewardModel(values, env, cwd, model),
+    rewardModel: rewardModel(values, env, lookup, model),
     reward: rewardConfig(get),
     limits: {
       ...(apiKey !== undefined ? { apiKey } : {}),
@@ -345,5 +389,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     },
     logLevel: oneOf(get('log-level'), 'info', LOG_LEVELS),
     shutdownGraceMs: seconds(get('shutdown-grace'), 30),
+    ...(bool(values, env, 'pull') ? { pull: true } : {}),
   };
 }

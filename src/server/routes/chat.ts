@@ -4,12 +4,19 @@ import { parseChatRequest } from '../chat-request.ts';
 import { ChatChunkBuilder, chatCompletion } from '../chat-response.ts';
 import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
 import { streamGeneration } from '../streaming.ts';
-import { asBody } from '../validate.ts';
+import { asBody, has } from '../validate.ts';
+import { bestOfCompletion } from '../best-of.ts';
+import { rewardChatCompletion } from '../reward-chat.ts';
 
 /** POST /v1/chat/completions. Validation and template rendering happen before any SSE header. */
 export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post('/v1/chat/completions', async (req, reply) => {
-    const chat = parseChatRequest(asBody(req.body), deps);
+    const body = asBody(req.body);
+    // A reward model named here answers NVIDIA-API-style: the score of the conversation's last turn.
+    const named = typeof body.model === 'string' ? deps.models.find((m) => m.id === body.model) : undefined;
+    if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named);
+    if (has(body, 'best_of')) return bestOfCompletion(req, reply, body, deps);
+    const chat = parseChatRequest(body, deps);
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
     // The engine refuses an overloaded request here, before anything is sent: a real 429.
     const events = chat.model.engine.generate(chat.generation, signal);
