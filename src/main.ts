@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { runPullCli } from './hub/cli.ts';
+import { hubModelsNotCached, pullHubModels } from './hub/serve.ts';
 import { Engine } from './runtime/engine.ts';
 import { parseReadoutFlag } from './scoring/readout.ts';
 import { RewardEngine } from './scoring/reward-engine.ts';
@@ -167,6 +169,8 @@ function makeShutdown(app: FastifyInstance, config: ServerConfig, state: ServerS
 
 /** Runs the server until a signal stops it. */
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // `npm start -- pull org/name …` is `npm run pull -- org/name …`.
+  if (argv[0] === 'pull') process.exit(await runPullCli(argv.slice(1), env));
   let config: ServerConfig;
   try {
     config = parseConfig(argv, env);
@@ -178,6 +182,12 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.help) {
     process.stdout.write(helpText());
     process.exit(0);
+  }
+  // An org/name model missing from the hub cache is a usage error unless --pull may download it.
+  const notCached = hubModelsNotCached(config);
+  if (notCached.length > 0 && !config.pull) {
+    for (const message of notCached) process.stderr.write(`error: ${message}\n`);
+    process.exit(2);
   }
 
   const log = pino({ level: config.logLevel });
@@ -209,6 +219,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   await app.listen({ host: config.host, port: config.port });
   log.info({ url: listenUrl(app, config.host), auth: config.limits.apiKey !== undefined }, `listening on ${listenUrl(app, config.host)} (not ready until the models load)`);
   try {
+    // --pull downloads while the server already listens, so /ready says 503 until the models are there.
+    if (config.pull) await pullHubModels(config, env, log);
     await loadModels(modelPlans(config, log), config, state, log);
   } catch (err) {
     log.fatal({ err }, `a model failed to load: ${(err as Error).message}`);
