@@ -17,6 +17,7 @@ import { Engine } from './runtime/engine.ts';
 import { parseReadoutFlag } from './scoring/readout.ts';
 import { RewardEngine } from './scoring/reward-engine.ts';
 import { buildApp } from './server/app.ts';
+import { Metrics } from './server/metrics.ts';
 import { ConfigError, helpText, parseConfig, type ModelConfig, type ServerConfig } from './server/config.ts';
 import type { ServedModel } from './server/deps.ts';
 import { loadTokenizer } from './tokenizer/index.ts';
@@ -36,6 +37,8 @@ interface ServerState {
   engines: Array<Engine | RewardEngine>;
   /** What the routes serve; filled while the server already listens. */
   models: ServedModel[];
+  /** GET /metrics; each model is attached as it loads. */
+  metrics: Metrics;
 }
 
 /** A model to load, with the task it is served for when its folder says nothing else. */
@@ -135,7 +138,9 @@ async function loadModels(plans: ModelPlan[], config: ServerConfig, state: Serve
   await Promise.all(
     plans.map(async (plan, order) => {
       const model = await loadModel(plan, config, state, log);
-      if (!state.shuttingDown) state.models.splice(order === 0 ? 0 : state.models.length, 0, model);
+      if (state.shuttingDown) return;
+      state.models.splice(order === 0 ? 0 : state.models.length, 0, model);
+      state.metrics.attach(model);
     }),
   );
   state.loaded = true;
@@ -191,12 +196,13 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   }
 
   const log = pino({ level: config.logLevel });
-  const state: ServerState = { loaded: false, shuttingDown: false, engines: [], models: [] };
+  const state: ServerState = { loaded: false, shuttingDown: false, engines: [], models: [], metrics: new Metrics() };
   const isReady = () => state.loaded && !state.shuttingDown && state.engines.every((e) => e.stats().alive);
   const app = buildApp({
     models: state.models,
     limits: config.limits,
     isReady,
+    metrics: state.metrics,
     logger: { level: config.logLevel },
     version: packageVersion(),
   });

@@ -13,7 +13,7 @@ import { INSTRUCT, MODELS, REWARD } from './helpers/paths.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 import { join } from 'node:path';
 
-const prompt = [{ role: 'user', content: 'What is the capital of France?' }];
+const prompt: Array<{ role: 'user'; content: string }> = [{ role: 'user', content: 'What is the capital of France?' }];
 const replies = ['Paris.', 'It is Paris, on the Seine.', 'Lyon', 'I am not sure, maybe Marseille or Paris?'];
 
 async function post(server: TestServer, path: string, body: unknown) {
@@ -90,7 +90,7 @@ describe('reward scoring (default models)', () => {
 
   test('NVIDIA-style reward answer through the openai client', async () => {
     const client = server.client();
-    const r = await client.chat.completions.create({ model: 'reward', messages: [...prompt, { role: 'assistant', content: replies[0]! }] });
+    const r = await client.chat.completions.create({ model: 'reward', messages: [...prompt, { role: 'assistant', content: replies[0]! } as const] });
     const content = r.choices[0]!.message.content!;
     assert.match(content, /^reward:-?\d/);
     assert.ok(Math.abs(Number(content.slice('reward:'.length)) - direct[0]!) < 1e-4);

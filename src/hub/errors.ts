@@ -130,7 +130,7 @@ export function formatBytes(n: number): string {
     v /= 1000;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
+  return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
 }
 
 /** The disk-full error: how much was needed and where, and that the next pull resumes. */

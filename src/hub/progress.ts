@@ -77,6 +77,7 @@ export class ProgressBar implements PullProgress {
     this.total = totalBytes;
     this.done = presentBytes;
     this.samples = [[this.now(), this.done]];
+    this.lastDraw = this.now();
     const have = presentBytes > 0 ? ` (${formatBytes(presentBytes)} already in the cache)` : '';
     this.line(`${files} file(s), ${formatBytes(totalBytes)}${have}`);
   }

@@ -56,6 +56,8 @@ export interface PulledFile {
   /** 'cached': the blob was already complete; 'downloaded': fetched from zero; 'resumed': a partial file was continued. */
   status: 'cached' | 'downloaded' | 'resumed';
   rangeRequests: number;
+  /** Bytes of this file received over the network in this pull. */
+  receivedBytes: number;
 }
 
 export interface PullResult {
@@ -231,7 +233,9 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
   }
   const { commit } = listed;
   const entries = listed.entries.filter((e) => selectedByInclude(e.path, opts.include));
-  if (entries.length === 0) {
+  const include = opts.include ?? [];
+  const matched = listed.entries.some((e) => include.length === 0 || include.some((g) => globToRegExp(g).test(e.path)));
+  if (entries.length === 0 || !matched) {
     throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${(opts.include ?? []).join(' ')}`);
   }
   const snapshotDir = join(repoDir, 'snapshots', commit);
@@ -250,6 +254,7 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
       const { expected } = p;
       let status: PulledFile['status'] = 'cached';
       let rangeRequests = 0;
+      let receivedBytes = 0;
       if (!p.complete) {
         const release = lockBlob(opts.cacheDir, opts.repo, expected.hash);
         try {
@@ -267,7 +272,8 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
           });
           status = outcome.resumedFrom > 0 ? 'resumed' : 'downloaded';
           rangeRequests = outcome.rangeRequests;
-          downloadedBytes += outcome.receivedBytes;
+          receivedBytes = outcome.receivedBytes;
+          downloadedBytes += receivedBytes;
         } catch (err) {
           throw hubError(err, { ...ctx, path: expected.path });
         } finally {
@@ -276,7 +282,7 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
         progress.fileDone(expected.path);
       }
       if ((await sizeOrZero(p.linkPath)) !== expected.size) await linkBlob(p.blobPath, p.linkPath);
-      files.push({ path: expected.path, size: expected.size, etag: expected.hash, status, rangeRequests });
+      files.push({ path: expected.path, size: expected.size, etag: expected.hash, status, rangeRequests, receivedBytes });
     }
   } finally {
     progress.finish();

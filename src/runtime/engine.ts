@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
 import { WorkerHost } from './worker-host.ts';
+import { RequestTiming, type RequestMetrics } from './request-timing.ts';
 import {
   EngineError,
   type EngineStats,
@@ -31,7 +32,7 @@ interface Tracked {
   channel: EventChannel<GenerationEvent>;
   ended: Set<number>;
   forwarded: boolean;
-  enqueuedAt: number;
+  timing: RequestTiming;
 }
 
 /** The worker's ready message. */
@@ -52,6 +53,8 @@ export class Engine {
   provider: 'cpu' | 'cuda' = 'cpu';
   /** Called after every engine step (for metrics). */
   onStep?: (step: StepStats) => void;
+  /** Called when a request ends, with its token counts and timings (for metrics). */
+  onRequestDone?: (m: RequestMetrics) => void;
   private readonly host: WorkerHost<ReadyMessage>;
   private closing = false;
   private nextId = 1;
@@ -60,7 +63,7 @@ export class Engine {
   private forwardedSeqs = 0;
   private readonly limits: WorkerLimits;
   private readonly maxQueued: number;
-  private last: Omit<StepReport, 'events' | 'step'> = { running: 0, waiting: 0, kvUsedTokens: 0 };
+  private last: Omit<StepReport, 'events' | 'step' | 'started'> = { running: 0, waiting: 0, kvUsedTokens: 0 };
   private kvBudgetTokens = 0;
   private readonly recentStepMs: number[] = [];
   private steps = 0;
@@ -125,7 +128,7 @@ export class Engine {
       request,
       ended: new Set(),
       forwarded: false,
-      enqueuedAt: performance.now(),
+      timing: new RequestTiming(),
       channel: new EventChannel<GenerationEvent>(() => this.abort(id)),
     };
     this.tracked.set(id, t);
@@ -205,6 +208,7 @@ export class Engine {
       if (this.recentStepMs.length > 64) this.recentStepMs.shift();
       this.onStep?.(r.step);
     }
+    for (const id of r.started) this.tracked.get(id)?.timing.started();
     for (const { id, event } of r.events) {
       const t = this.tracked.get(id);
       if (t) this.deliver(t, event);
@@ -215,9 +219,11 @@ export class Engine {
     if (event.type === 'end') {
       if (t.ended.has(event.index)) return;
       t.ended.add(event.index);
-    }
+      t.timing.ended(event.finishReason, event.completionTokens);
+    } else if (event.type === 'token') t.timing.token(event.index);
     t.channel.push(event);
     if (t.ended.size === t.request.n) {
+      this.onRequestDone?.(t.timing.summary(t.request.promptTokenIds.length));
       this.tracked.delete(t.id);
       if (t.forwarded) this.forwardedSeqs -= t.request.n;
       t.channel.end();

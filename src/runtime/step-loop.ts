@@ -14,6 +14,8 @@ export interface AddressedEvent {
 /** What the loop reports after each step (and after aborts): events and the step's figures. */
 export interface StepReport {
   events: AddressedEvent[];
+  /** Requests whose prefill began since the last report (their queue time ends here). */
+  started: number[];
   step?: StepStats;
   running: number;
   waiting: number;
@@ -43,6 +45,7 @@ export class StepLoop {
   private wake: (() => void) | undefined;
   private closed = false;
   private events: AddressedEvent[] = [];
+  private started: number[] = [];
 
   constructor(
     private readonly session: ModelSession,
@@ -148,6 +151,7 @@ export class StepLoop {
   private async runPrefill(plan: StepPlan): Promise<number> {
     const p = plan.prefill!;
     if (p.from === 0) {
+      this.started.push(...p.group.ids);
       this.groupRows = [...p.group.ids];
       this.groupBatch = KvBatch.empty(this.session.geometry, this.groupRows.length);
     }
@@ -208,9 +212,12 @@ export class StepLoop {
   private flushReport(step?: StepStats): void {
     if (this.events.length === 0 && !step) return;
     const events = this.events;
+    const started = this.started;
     this.events = [];
+    this.started = [];
     this.report({
       events,
+      started,
       step,
       running: this.sched.runningSeqs,
       waiting: this.sched.waitingCount,

@@ -25,6 +25,14 @@ export interface ScoreBatchStats {
   paddedTokens: number;
 }
 
+/** One completed score request. */
+export interface ScoreRequestStats {
+  items: number;
+  tokens: number;
+  seconds: number;
+  scores: number[];
+}
+
 /** Reward engine state, for /metrics and tests. */
 export interface RewardEngineStats {
   /** Score requests in flight. */
@@ -60,6 +68,8 @@ export class RewardEngine {
   readout!: RewardReadout;
   /** Called after every forward pass (metrics). */
   onBatch?: (b: ScoreBatchStats) => void;
+  /** Called when a score request completes (metrics). */
+  onScored?: (r: ScoreRequestStats) => void;
   private readonly host: WorkerHost<ReadyMessage>;
   private readonly pending = new Map<number, PendingScore>();
   private nextId = 1;
@@ -106,8 +116,14 @@ export class RewardEngine {
     if (items.length === 0) return Promise.resolve([]);
     const id = this.nextId++;
     this.pendingItems += items.length;
+    const t0 = performance.now();
+    const tokens = items.reduce((a, i) => a + i.length, 0);
     return new Promise<Score[]>((resolve, reject) => {
-      this.pending.set(id, { items: items.length, resolve, reject });
+      const done = (scores: Score[]) => {
+        this.onScored?.({ items: items.length, tokens, seconds: (performance.now() - t0) / 1000, scores: scores.map((x) => x.score) });
+        resolve(scores);
+      };
+      this.pending.set(id, { items: items.length, resolve: done, reject });
       this.host.post({ type: 'score', id, items });
       signal?.addEventListener(
         'abort',

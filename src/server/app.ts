@@ -20,6 +20,9 @@ declare module 'fastify' {
   }
 }
 
+/** Routes served without the API key. */
+export const OPEN_ROUTES = new Set(['/health', '/ready', '/metrics']);
+
 /** Constant-time comparison of a presented key with the configured one (hashes equalize lengths). */
 export function keyMatches(presented: string, expected: string): boolean {
   const a = createHash('sha256').update(presented).digest();
@@ -54,12 +57,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest('usage', undefined);
 
   app.addHook('onRequest', async (req) => {
-    // /health is liveness: it never needs the key (compare the path without its query string).
-    if (deps.limits.apiKey && req.url.split('?')[0] !== '/health') checkAuth(req, deps.limits.apiKey);
+    // Operations routes (liveness, readiness, metrics) never need the key, so probes and Prometheus can
+    // reach them; compare the path without its query string.
+    if (deps.limits.apiKey && !OPEN_ROUTES.has(req.url.split('?')[0]!)) checkAuth(req, deps.limits.apiKey);
   });
 
   // One line per request: id, route, status, tokens, timing. Never the prompt text at info level.
   app.addHook('onResponse', async (req, reply) => {
+    deps.metrics?.http(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000);
     req.log.info(
       {
         route: req.routeOptions.url ?? req.url,
@@ -87,6 +92,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerHealthRoutes(app, deps);
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+  }
   registerModelRoutes(app, deps);
   registerTokenizeRoutes(app, deps);
   registerChatRoutes(app, deps);

@@ -61,6 +61,7 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
     );
   }
   const generation = { ...chat.generation, n: k, cumulativeLogprob: true };
+  deps.metrics?.bestOf(chat.model.id, k);
   const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
   const events = chat.model.engine.generate(generation, signal);
   const result = await collectGeneration(events, generation).catch((err: unknown) => {

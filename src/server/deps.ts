@@ -5,7 +5,9 @@
 import type { RewardReadout } from '../runtime/model-loader.ts';
 import type { EngineStats, GenerationEvent, GenerationRequest, StepStats } from '../runtime/types.ts';
 import type { Score } from '../scoring/readout.ts';
-import type { RewardEngineStats, ScoreBatchStats } from '../scoring/reward-engine.ts';
+import type { RewardEngineStats, ScoreBatchStats, ScoreRequestStats } from '../scoring/reward-engine.ts';
+import type { RequestMetrics } from '../runtime/request-timing.ts';
+import type { Metrics } from './metrics.ts';
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 
 /** The engine face the routes use (runtime/engine.ts's Engine satisfies it). */
@@ -13,6 +15,7 @@ export interface EngineLike {
   generate(request: GenerationRequest, signal?: AbortSignal): AsyncIterable<GenerationEvent>;
   stats(): EngineStats;
   onStep?: (step: StepStats) => void;
+  onRequestDone?: (m: RequestMetrics) => void;
 }
 
 /** The reward scorer face the routes use (scoring/reward-engine.ts's RewardEngine satisfies it). */
@@ -21,6 +24,7 @@ export interface ScorerLike {
   readonly readout: RewardReadout;
   stats(): RewardEngineStats;
   onBatch?: (b: ScoreBatchStats) => void;
+  onScored?: (r: ScoreRequestStats) => void;
 }
 
 /** What every served model has. */
@@ -86,6 +90,8 @@ export interface AppDeps {
   limits: ServerLimits;
   /** true once every model is loaded and its worker alive (for /ready). */
   isReady: () => boolean;
+  /** The metrics registry (GET /metrics); none = no /metrics route. */
+  metrics?: Metrics;
   /** pino logger options, or false to log nothing (tests). */
   logger?: boolean | Record<string, unknown>;
   version: string;

@@ -13,7 +13,8 @@
  * Errors are answered as the hub answers them: 404 with X-Error-Code RepoNotFound / RevisionNotFound /
  * EntryNotFound; a private repo without a good token: 401 RepoNotFound; a gated repo's files without a
  * token: 401 GatedRepo, with a token not granted access: 403 GatedRepo (its info and tree stay public).
- * Faults for tests: dropConnection() cuts a download after N bytes; corrupt() serves wrong bytes.
+ * Faults for tests: dropConnection() cuts a download after N bytes; corrupt() serves wrong bytes;
+ * ignoreResumeRanges answers a resume with the whole file.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -82,6 +83,8 @@ export class FakeHub {
   readonly granted = new Set<string>();
   /** Page size of tree listings (0: one page). */
   treePageSize = 0;
+  /** Answer ranges that do not start at 0 with the whole file (200), as some proxies do. */
+  ignoreResumeRanges = false;
   private readonly repos = new Map<string, FakeRepo>();
   private readonly drops = new Map<string, { afterBytes: number; times: number }>();
   private readonly corrupted = new Set<string>();
@@ -207,7 +210,7 @@ export class FakeHub {
       for (let i = 1; i < segs.length && (recursive || i === 1); i++) dirs.add((prefix ? `${prefix}/` : '') + segs.slice(0, i).join('/'));
       if (!recursive && segs.length > 1) continue;
       out.push({
-        type: 'file', oid: f.gitOid, size: f.lfs ? f.content.length : f.content.length, path,
+        type: 'file', oid: f.gitOid, size: f.content.length, path,
         ...(f.lfs ? { lfs: { oid: f.sha256, size: f.content.length, pointerSize: 134 } } : {}),
       });
     }
@@ -257,7 +260,7 @@ export class FakeHub {
     let end = total - 1;
     let status = 200;
     const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    if (m) {
+    if (m && !(this.ignoreResumeRanges && Number(m[1]) > 0)) {
       start = Number(m[1]);
       end = m[2] ? Math.min(Number(m[2]), total - 1) : total - 1;
       if (start >= total) {
@@ -290,4 +293,35 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 function fail(res: ServerResponse, status: number, message: string, code?: string): void {
   json(res, status, { error: message }, code ? { 'X-Error-Code': code, 'X-Error-Message': message } : {});
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so a test repo is the same on every run. */
+export function pseudoRandomBytes(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/**
+ * A small model-shaped repo: root metadata (regular git files), ONNX graph and weights (LFS, the
+ * weights ~2 MB so a download takes several chunks), a q4 variant, and a README.
+ */
+export function demoRepoFiles(): Record<string, Buffer> {
+  return {
+    'config.json': Buffer.from(JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama' }, null, 2)),
+    'tokenizer_config.json': Buffer.from('{"bos_token": "<s>"}\n'),
+    'tokenizer.json': Buffer.from(JSON.stringify({ model: { vocab: Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`tok${i}`, i])) } })),
+    'README.md': Buffer.from('# demo\n'),
+    'onnx/model.onnx': pseudoRandomBytes(300_000, 1),
+    'onnx/model.onnx_data': pseudoRandomBytes(2_000_000, 2),
+    'onnx/model_q4.onnx': pseudoRandomBytes(120_000, 3),
+  };
 }

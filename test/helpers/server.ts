@@ -6,6 +6,7 @@ import { RewardEngine } from '../../src/scoring/reward-engine.ts';
 import type { ScoreBatcherLimits } from '../../src/scoring/score-batcher.ts';
 import type { WorkerLimits } from '../../src/runtime/limits.ts';
 import { buildApp } from '../../src/server/app.ts';
+import { Metrics } from '../../src/server/metrics.ts';
 import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../../src/server/deps.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 
@@ -15,6 +16,7 @@ export interface TestServer {
   models: ServedModel[];
   engines: Engine[];
   scorers: RewardEngine[];
+  metrics: Metrics;
   client(opts?: { apiKey?: string; maxRetries?: number }): OpenAI;
   close(): Promise<void>;
 }
@@ -51,7 +53,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     models.push({ ...base, task, engine, contextLength: engine.spec.contextLength });
   }
   const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
-  const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test' });
+  const metrics = new Metrics();
+  for (const m of models) metrics.attach(m);
+  const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test', metrics });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   return {
@@ -59,6 +63,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     models,
     engines,
     scorers,
+    metrics,
     client: (c = {}) =>
       new OpenAI({ baseURL: `${url}/v1`, apiKey: c.apiKey ?? limits.apiKey ?? 'unused', maxRetries: c.maxRetries ?? 0 }),
     close: async () => {

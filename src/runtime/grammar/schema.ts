@@ -1,0 +1,518 @@
+/**
+ * JSON Schema → grammar nodes that the byte automaton (automaton.ts) walks.
+ *
+ * Supported: `type` (a name or a list; `nullable: true`), object `properties` + `required` (declared
+ * properties only, in declared order; optional ones may be skipped; `additionalProperties` matters only
+ * for an object with no `properties`: `false` → `{}`, a schema → free-form keys with such values),
+ * array `items` + `minItems`/`maxItems`, string `minLength`/`maxLength`, number/integer `minimum`/
+ * `maximum`/`exclusiveMinimum`/`exclusiveMaximum`, `enum`, `const`, `anyOf` (and `oneOf`, enforced as
+ * anyOf), a one-element `allOf`, local `$ref` (`#/$defs/…`, `#/definitions/…`, recursion included).
+ * Annotations (title, description, default, examples, format, …) are ignored; validation keywords that
+ * cannot be enforced (pattern, multipleOf, uniqueItems, not, if/then/else, …) are refused with a
+ * ConstraintError naming the keyword and its location.
+ *
+ * Every node gets `minLen`, the bytes of its shortest valid JSON text (computed as a fixpoint, so
+ * recursive schemas work); a schema whose shortest text is infinite or that allows nothing is refused.
+ */
+import { type NumberBounds, type NumberRules, shortestNumber } from './numbers.ts';
+import { ConstraintError, type ConstraintLimits, type JsonSchema } from './spec.ts';
+
+/** An object: declared properties in order, or (`free`) any keys with values of one node. */
+export interface ObjectNode {
+  kind: 'object';
+  minLen: number;
+  props: PropertyNode[];
+  free: { key: StringNode; value: GrammarNode } | null;
+  /** Bytes of property j written out: key literal, ':' and its value's minLen. */
+  propCost: number[];
+  /** sumReq[j] = Σ over required k >= j of (1 + propCost[k]) (each with its leading comma); length n + 1. */
+  sumReq: number[];
+  /** lastCandidate[j]: the last property index that may come next when j is the next slot (length n). */
+  lastCandidate: number[];
+}
+
+/** One declared property. */
+export interface PropertyNode {
+  name: string;
+  /** UTF-8 bytes of the key as written, quotes included (JSON.stringify). */
+  key: Uint8Array;
+  node: GrammarNode;
+  required: boolean;
+}
+
+export interface ArrayNode {
+  kind: 'array';
+  minLen: number;
+  items: GrammarNode;
+  minItems: number;
+  maxItems: number;
+}
+
+export interface StringNode {
+  kind: 'string';
+  minLen: number;
+  minLength: number;
+  maxLength: number;
+}
+
+export interface NumberNode {
+  kind: 'number';
+  minLen: number;
+  rules: NumberRules;
+}
+
+/** A finite set of exact JSON texts (enum, const, booleans, null). */
+export interface LiteralNode {
+  kind: 'literal';
+  minLen: number;
+  values: Uint8Array[];
+}
+
+/** A choice; `alts` is the flattened list of non-union alternatives. */
+export interface UnionNode {
+  kind: 'union';
+  minLen: number;
+  options: GrammarNode[];
+  alts: LeafNode[];
+}
+
+export type LeafNode = ObjectNode | ArrayNode | StringNode | NumberNode | LiteralNode;
+export type GrammarNode = LeafNode | UnionNode;
+
+/** Keywords that constrain values in ways this grammar cannot enforce. */
+const UNSUPPORTED = new Set([
+  'pattern',
+  'patternProperties',
+  'propertyNames',
+  'dependencies',
+  'dependentRequired',
+  'dependentSchemas',
+  'if',
+  'then',
+  'else',
+  'not',
+  'contains',
+  'minContains',
+  'maxContains',
+  'prefixItems',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+  'minProperties',
+  'maxProperties',
+  '$dynamicRef',
+  '$recursiveRef',
+]);
+
+/** Keywords that only describe; a combinator (anyOf, $ref) may sit beside them. */
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  'default',
+  'examples',
+  'example',
+  '$schema',
+  '$id',
+  '$comment',
+  '$defs',
+  'definitions',
+  'format',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  'discriminator',
+  'strict',
+  'additionalProperties',
+  'nullable',
+  'contentMediaType',
+  'contentEncoding',
+]);
+
+const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
+type TypeName = (typeof TYPES)[number];
+
+const utf8 = new TextEncoder();
+
+type SchemaObject = { readonly [key: string]: unknown };
+
+/** Compiles `schema` (or, with `schema` undefined, "any JSON object") into its root node. */
+export function compileSchema(schema: JsonSchema | undefined, limits: ConstraintLimits): GrammarNode {
+  const c = new SchemaCompiler(schema, limits);
+  const root = schema === undefined ? c.freeObject(c.any(1), '#') : c.compile(schema, '#');
+  c.finish();
+  if (!Number.isFinite(root.minLen)) throw new ConstraintError('the schema allows no finite JSON value', '#');
+  return root;
+}
+
+class SchemaCompiler {
+  private readonly nodes: GrammarNode[] = [];
+  private readonly memo = new Map<object, GrammarNode>();
+  private readonly anyByDepth: GrammarNode[] = [];
+  private readonly refChain = new Set<string>();
+
+  constructor(
+    private readonly root: JsonSchema | undefined,
+    private readonly limits: ConstraintLimits,
+  ) {}
+
+  compile(schema: unknown, path: string): GrammarNode {
+    if (schema === true) return this.any(0);
+    if (schema === false) throw new ConstraintError('the schema `false` allows no value', path);
+    if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
+      throw new ConstraintError('a schema must be an object or a boolean', path);
+    }
+    const s = schema as SchemaObject;
+    const known = this.memo.get(s);
+    if (known) return known;
+    for (const key of Object.keys(s)) {
+      if (UNSUPPORTED.has(key)) throw new ConstraintError(`unsupported JSON Schema keyword '${key}'`, path);
+    }
+    if (typeof s.$ref === 'string') return this.ref(s, path);
+    if (s.const !== undefined || s.enum !== undefined) return this.register(s, this.literal(s, path));
+    if (s.anyOf !== undefined || s.oneOf !== undefined || s.allOf !== undefined) return this.combinator(s, path);
+    const types = this.types(s, path);
+    if (types === null) return this.register(s, this.any(0));
+    if (types.length === 1) return this.typed(s, types[0]!, path);
+    const union = this.union(s);
+    union.options = types.map((t) => this.typed(s, t, path, false));
+    return union;
+  }
+
+  /** "Any JSON value" at free-form nesting `depth`: past maxAnyDepth only scalars. */
+  any(depth: number): GrammarNode {
+    const known = this.anyByDepth[depth];
+    if (known) return known;
+    const union = this.add<UnionNode>({ kind: 'union', minLen: Infinity, options: [], alts: [] });
+    this.anyByDepth[depth] = union;
+    const scalars: GrammarNode[] = [
+      this.stringNode(0, this.limits.maxStringLength),
+      this.numberNode({ integer: false, bounds: null, maxIntDigits: this.limits.maxIntegerDigits, maxFracDigits: this.limits.maxFractionDigits }),
+      this.literalNode([true, false, null]),
+    ];
+    if (depth >= this.limits.maxAnyDepth) union.options = scalars;
+    else {
+      const inner = this.any(depth + 1);
+      union.options = [this.freeObject(inner, '#'), this.arrayNode(inner, 0, Infinity), ...scalars];
+    }
+    return union;
+  }
+
+  freeObject(value: GrammarNode, _path: string): ObjectNode {
+    return this.add<ObjectNode>({
+      kind: 'object',
+      minLen: Infinity,
+      props: [],
+      free: { key: this.stringNode(0, this.limits.maxStringLength), value },
+      propCost: [],
+      sumReq: [0],
+      lastCandidate: [],
+    });
+  }
+
+  /** Computes every node's minLen (fixpoint: recursion converges) and the objects' derived tables. */
+  finish(): void {
+    for (let round = 0, changed = true; changed && round <= this.nodes.length + 1; round++) {
+      changed = false;
+      for (const node of this.nodes) {
+        const len = minLenOf(node);
+        if (len < node.minLen) {
+          node.minLen = len;
+          changed = true;
+        }
+      }
+    }
+    for (const node of this.nodes) {
+      if (node.kind === 'object') deriveObjectTables(node);
+      if (node.kind === 'union') node.alts = flattenUnion(node);
+    }
+  }
+
+  private add<T extends GrammarNode>(node: T): T {
+    this.nodes.push(node);
+    return node;
+  }
+
+  private register<T extends GrammarNode>(s: SchemaObject, node: T): T {
+    this.memo.set(s, node);
+    return node;
+  }
+
+  private union(s: SchemaObject): UnionNode {
+    return this.register(s, this.add<UnionNode>({ kind: 'union', minLen: Infinity, options: [], alts: [] }));
+  }
+
+  private ref(s: SchemaObject, path: string): GrammarNode {
+    const ref = s.$ref as string;
+    if (this.refChain.has(ref)) throw new ConstraintError(`$ref '${ref}' refers to itself without structure`, path);
+    const target = this.resolvePointer(ref, path);
+    this.refChain.add(ref);
+    try {
+      const node = this.compile(target, ref);
+      this.memo.set(s, node);
+      return node;
+    } finally {
+      this.refChain.delete(ref);
+    }
+  }
+
+  private resolvePointer(ref: string, path: string): unknown {
+    if (!ref.startsWith('#')) throw new ConstraintError(`only local $ref ('#/…') is supported, not '${ref}'`, path);
+    let at: unknown = this.root;
+    const parts = ref.slice(1).split('/').slice(1);
+    for (const raw of parts) {
+      const part = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
+      if (at === null || typeof at !== 'object' || !(part in (at as object))) {
+        throw new ConstraintError(`$ref '${ref}' does not resolve`, path);
+      }
+      at = (at as Record<string, unknown>)[part];
+    }
+    return at;
+  }
+
+  private combinator(s: SchemaObject, path: string): GrammarNode {
+    for (const key of Object.keys(s)) {
+      if (key !== 'anyOf' && key !== 'oneOf' && key !== 'allOf' && !ANNOTATIONS.has(key)) {
+        throw new ConstraintError(`'${key}' beside anyOf/oneOf/allOf is not supported; move it into each alternative`, path);
+      }
+    }
+    const kinds = ['anyOf', 'oneOf', 'allOf'].filter((k) => s[k] !== undefined);
+    if (kinds.length > 1) throw new ConstraintError(`only one of anyOf/oneOf/allOf per schema is supported`, path);
+    const kind = kinds[0]!;
+    const list = s[kind];
+    if (!Array.isArray(list) || list.length === 0) throw new ConstraintError(`'${kind}' must be a non-empty array`, `${path}/${kind}`);
+    if (kind === 'allOf') {
+      if (list.length !== 1) throw new ConstraintError(`'allOf' with more than one schema is not supported`, `${path}/allOf`);
+      const node = this.compile(list[0], `${path}/allOf/0`);
+      this.memo.set(s, node);
+      return node;
+    }
+    const union = this.union(s);
+    union.options = list.map((sub, i) => this.compile(sub, `${path}/${kind}/${i}`));
+    return union;
+  }
+
+  /** The schema's types: from `type` (plus `nullable`), else inferred from keywords; null = any value. */
+  private types(s: SchemaObject, path: string): TypeName[] | null {
+    let types: TypeName[] | null;
+    if (s.type === undefined) types = inferType(s);
+    else {
+      const list = Array.isArray(s.type) ? s.type : [s.type];
+      if (list.length === 0) throw new ConstraintError(`'type' must not be empty`, `${path}/type`);
+      for (const t of list) {
+        if (!TYPES.includes(t as TypeName)) throw new ConstraintError(`unknown type ${JSON.stringify(t)}`, `${path}/type`);
+      }
+      types = [...new Set(list as TypeName[])];
+    }
+    if (s.nullable === true && types !== null && !types.includes('null')) types = [...types, 'null'];
+    return types;
+  }
+
+  private typed(s: SchemaObject, type: TypeName, path: string, register = true): GrammarNode {
+    const reg = <T extends GrammarNode>(n: T): T => (register ? this.register(s, n) : n);
+    switch (type) {
+      case 'object':
+        return this.object(s, path, reg);
+      case 'array':
+        return this.array(s, path, reg);
+      case 'string': {
+        const minLength = nonNegativeInt(s, 'minLength', path) ?? 0;
+        const maxLength = nonNegativeInt(s, 'maxLength', path) ?? Math.max(this.limits.maxStringLength, minLength);
+        if (minLength > maxLength) throw new ConstraintError('minLength is greater than maxLength', path);
+        return reg(this.stringNode(minLength, maxLength));
+      }
+      case 'number':
+      case 'integer':
+        return reg(this.numberNode(this.numberRules(s, type === 'integer', path)));
+      case 'boolean':
+        return reg(this.literalNode([true, false]));
+      case 'null':
+        return reg(this.literalNode([null]));
+    }
+  }
+
+  private object(s: SchemaObject, path: string, reg: <T extends GrammarNode>(n: T) => T): GrammarNode {
+    const props = s.properties ?? {};
+    if (props === null || typeof props !== 'object' || Array.isArray(props)) {
+      throw new ConstraintError(`'properties' must be an object`, `${path}/properties`);
+    }
+    const required = s.required ?? [];
+    if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) {
+      throw new ConstraintError(`'required' must be an array of strings`, `${path}/required`);
+    }
+    const names = Object.keys(props);
+    const extra = (required as string[]).filter((r) => !names.includes(r));
+    if (extra.length > 0 && s.additionalProperties === false) {
+      throw new ConstraintError(`required property '${extra[0]}' is not declared while additionalProperties is false`, path);
+    }
+    const declared = names.length + extra.length > 0;
+    if (!declared && s.additionalProperties !== false) {
+      const ap = s.additionalProperties;
+      const value = ap === undefined || ap === true ? this.any(1) : this.compile(ap, `${path}/additionalProperties`);
+      return reg(this.freeObject(value, path));
+    }
+    const node = reg(
+      this.add<ObjectNode>({ kind: 'object', minLen: Infinity, props: [], free: null, propCost: [], sumReq: [], lastCandidate: [] }),
+    );
+    const req = new Set(required as string[]);
+    node.props = [
+      ...names.map((name) => ({
+        name,
+        key: utf8.encode(JSON.stringify(name)),
+        node: this.compile((props as Record<string, unknown>)[name], `${path}/properties/${escapePointer(name)}`),
+        required: req.has(name),
+      })),
+      ...extra.map((name) => ({ name, key: utf8.encode(JSON.stringify(name)), node: this.any(1), required: true })),
+    ];
+    return node;
+  }
+
+  private array(s: SchemaObject, path: string, reg: <T extends GrammarNode>(n: T) => T): GrammarNode {
+    if (Array.isArray(s.items)) throw new ConstraintError(`tuple 'items' (an array of schemas) is not supported`, `${path}/items`);
+    if (s.uniqueItems === true) throw new ConstraintError(`unsupported JSON Schema keyword 'uniqueItems'`, path);
+    const minItems = nonNegativeInt(s, 'minItems', path) ?? 0;
+    let maxItems = nonNegativeInt(s, 'maxItems', path) ?? Infinity;
+    if (minItems > maxItems) throw new ConstraintError('minItems is greater than maxItems', path);
+    if (s.items === false) {
+      if (minItems > 0) throw new ConstraintError('items is false but minItems > 0', path);
+      maxItems = 0;
+    }
+    const node = reg(this.arrayNode(this.any(0), minItems, maxItems));
+    if (s.items !== undefined && s.items !== false) node.items = this.compile(s.items, `${path}/items`);
+    return node;
+  }
+
+  private numberRules(s: SchemaObject, integer: boolean, path: string): NumberRules {
+    if (s.multipleOf !== undefined && !(integer && s.multipleOf === 1)) {
+      throw new ConstraintError(`unsupported JSON Schema keyword 'multipleOf'`, path);
+    }
+    const num = (key: string): number | undefined => {
+      const v = s[key];
+      if (v === undefined || typeof v === 'boolean') return undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConstraintError(`'${key}' must be a finite number`, `${path}/${key}`);
+      return v;
+    };
+    const bounds: NumberBounds = { lo: -Infinity, hi: Infinity, loExclusive: false, hiExclusive: false };
+    const min = num('minimum');
+    const max = num('maximum');
+    const exMin = num('exclusiveMinimum');
+    const exMax = num('exclusiveMaximum');
+    if (min !== undefined) [bounds.lo, bounds.loExclusive] = [min, s.exclusiveMinimum === true];
+    if (exMin !== undefined && exMin >= bounds.lo) [bounds.lo, bounds.loExclusive] = [exMin, true];
+    if (max !== undefined) [bounds.hi, bounds.hiExclusive] = [max, s.exclusiveMaximum === true];
+    if (exMax !== undefined && exMax <= bounds.hi) [bounds.hi, bounds.hiExclusive] = [exMax, true];
+    const bounded = bounds.lo !== -Infinity || bounds.hi !== Infinity;
+    if (bounded && integer) {
+      // Integers: inclusive integer bounds, so the grid search needs no exclusivity.
+      bounds.lo = bounds.loExclusive ? Math.floor(bounds.lo) + 1 : Math.ceil(bounds.lo);
+      bounds.hi = bounds.hiExclusive ? Math.ceil(bounds.hi) - 1 : Math.floor(bounds.hi);
+      bounds.loExclusive = bounds.hiExclusive = false;
+    }
+    return {
+      integer,
+      bounds: bounded ? bounds : null,
+      maxIntDigits: this.limits.maxIntegerDigits,
+      maxFracDigits: this.limits.maxFractionDigits,
+    };
+  }
+
+  private literal(s: SchemaObject, path: string): LiteralNode {
+    let values: unknown[];
+    if (s.const !== undefined) values = [s.const];
+    else if (Array.isArray(s.enum) && s.enum.length > 0) values = s.enum;
+    else throw new ConstraintError(`'enum' must be a non-empty array`, `${path}/enum`);
+    return this.literalNode(values);
+  }
+
+  private literalNode(values: unknown[]): LiteralNode {
+    const texts = [...new Set(values.map((v) => JSON.stringify(v)))];
+    const bytes = texts.map((t) => utf8.encode(t));
+    return this.add<LiteralNode>({ kind: 'literal', minLen: Math.min(...bytes.map((b) => b.length)), values: bytes });
+  }
+
+  private stringNode(minLength: number, maxLength: number): StringNode {
+    return this.add<StringNode>({ kind: 'string', minLen: 2 + minLength, minLength, maxLength });
+  }
+
+  private numberNode(rules: NumberRules): NumberNode {
+    return this.add<NumberNode>({ kind: 'number', minLen: shortestNumber(rules), rules });
+  }
+
+  private arrayNode(items: GrammarNode, minItems: number, maxItems: number): ArrayNode {
+    return this.add<ArrayNode>({ kind: 'array', minLen: Infinity, items, minItems, maxItems });
+  }
+}
+
+function inferType(s: SchemaObject): TypeName[] | null {
+  if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined) return ['object'];
+  if (s.items !== undefined || s.minItems !== undefined || s.maxItems !== undefined) return ['array'];
+  if (s.minLength !== undefined || s.maxLength !== undefined) return ['string'];
+  if (['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].some((k) => s[k] !== undefined)) return ['number'];
+  return null;
+}
+
+function nonNegativeInt(s: SchemaObject, key: string, path: string): number | undefined {
+  const v = s[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new ConstraintError(`'${key}' must be a non-negative integer`, `${path}/${key}`);
+  }
+  return v;
+}
+
+function escapePointer(name: string): string {
+  return name.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** minLen from the children's current values (Infinity while unknown). */
+function minLenOf(node: GrammarNode): number {
+  switch (node.kind) {
+    case 'string':
+    case 'number':
+    case 'literal':
+      return node.minLen;
+    case 'union':
+      return Math.min(Infinity, ...node.options.map((o) => o.minLen));
+    case 'array': {
+      const n = node.minItems;
+      return n === 0 ? 2 : 2 + n * node.items.minLen + (n - 1);
+    }
+    case 'object': {
+      if (node.free) return 2;
+      let sum = 0;
+      let required = 0;
+      for (const p of node.props) {
+        if (!p.required) continue;
+        sum += p.key.length + 1 + p.node.minLen;
+        required++;
+      }
+      return 2 + sum + Math.max(0, required - 1);
+    }
+  }
+}
+
+function deriveObjectTables(node: ObjectNode): void {
+  const n = node.props.length;
+  node.propCost = node.props.map((p) => p.key.length + 1 + p.node.minLen);
+  node.sumReq = new Array<number>(n + 1).fill(0);
+  node.lastCandidate = new Array<number>(n).fill(n - 1);
+  let nextRequired = -1;
+  for (let j = n - 1; j >= 0; j--) {
+    const p = node.props[j]!;
+    node.sumReq[j] = node.sumReq[j + 1]! + (p.required ? 1 + node.propCost[j]! : 0);
+    if (p.required) nextRequired = j;
+    node.lastCandidate[j] = nextRequired === -1 ? n - 1 : nextRequired;
+  }
+}
+
+function flattenUnion(root: UnionNode): LeafNode[] {
+  const out = new Set<LeafNode>();
+  const seen = new Set<UnionNode>();
+  const visit = (n: GrammarNode): void => {
+    if (n.kind !== 'union') out.add(n);
+    else if (!seen.has(n)) {
+      seen.add(n);
+      n.options.forEach(visit);
+    }
+  };
+  visit(root);
+  return [...out];
+}
