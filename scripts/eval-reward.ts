@@ -40,8 +40,15 @@ const USAGE = `usage: npm run eval:reward -- --data FILE.jsonl [options]
   --quiet                  no progress on stderr
   -h, --help               this text`;
 
-/** Bad arguments or data: exit status 2. */
-class UsageError extends Error {}
+/** Bad arguments: exit status 2 (with the usage text unless `showUsage` is false). */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
+}
 /** A row the scorer refused (4xx other than for the model): counted as an error, the run goes on. */
 class RowError extends Error {}
 
@@ -146,7 +153,7 @@ async function httpScorer(rawUrl: string, model: string | undefined, apiKey: str
 async function inProcessScorer(dirArg: string | undefined, model: string | undefined): Promise<Scorer> {
   const dir = resolve(dirArg ?? join(REPO, 'models', 'reward'));
   if (!existsSync(join(dir, 'config.json')) && !existsSync(join(dir, 'genai_config.json'))) {
-    throw new UsageError(`reward model folder not found: ${dir} (build the default one with npm run build:models, or pass --url)`);
+    throw new UsageError(`reward model folder not found: ${dir} (build the default one with npm run build:models, or pass --url)`, false);
   }
   const tokenizer = await loadTokenizer(dir);
   const engine = await RewardEngine.start({ modelDir: dir });
@@ -174,7 +181,7 @@ async function inProcessScorer(dirArg: string | undefined, model: string | undef
 /** done/total, rate and ETA on stderr: redrawn in place on a terminal, plain lines (each ~10%) elsewhere. */
 class RowProgress {
   private done = 0;
-  private lastDraw = 0;
+  private lastDraw = Date.now();
   private lastDecile = 0;
   private readonly t0 = Date.now();
   constructor(
@@ -293,6 +300,6 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   const usage = err instanceof UsageError || err instanceof EvalDataError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`eval-reward: ${(err as Error).message ?? String(err)}\n`);
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`\n${USAGE}\n`);
+  if ((err instanceof UsageError && err.showUsage) || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`\n${USAGE}\n`);
   process.exit(usage ? 2 : 1);
 });

@@ -156,16 +156,24 @@ function listenUrl(app: FastifyInstance, host: string): string {
  * runs with finish_reason 'abort'), then the process exits. Only the first call acts.
  */
 function makeShutdown(app: FastifyInstance, config: ServerConfig, state: ServerState, log: Logger) {
+  const sleep = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
   return async (code: number, reason: string): Promise<void> => {
     if (state.shuttingDown) return;
     state.shuttingDown = true;
-    log.info({ reason }, 'shutting down');
-    // Stops accepting connections; resolves once the in-flight requests have finished.
+    const inFlight = () => state.models.reduce((a, m) => a + (m.task === 'generate' ? m.engine.stats().running + m.engine.stats().waiting : m.scorer.stats().pendingRequests), 0);
+    log.info({ reason, inFlight: inFlight(), graceMs: config.shutdownGraceMs }, 'shutting down: not ready, refusing new requests');
+    // Stops accepting connections (requests on open keep-alive connections get 503); resolves once the
+    // requests in flight have finished.
     const appClosed = app.close();
-    // A graceful drain goes here: wait up to config.shutdownGraceMs for in-flight requests before
-    // closing the engines (config.shutdownGraceMs). For now they are aborted at once.
+    // In-flight requests may finish within the grace period…
+    const drained = await Promise.race([appClosed.then(() => 'drained' as const), sleep(config.shutdownGraceMs)]);
+    if (drained !== 'drained') {
+      log.warn({ inFlight: inFlight() }, 'grace period over: aborting the requests still running');
+    }
+    // …the rest are aborted: their clients get a clear error (503 generation_aborted), streams an error
+    // frame then [DONE]. Closing the engines also stops their worker threads.
     await Promise.allSettled(state.engines.map((e) => e.close()));
-    await Promise.race([appClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
+    await Promise.race([appClosed, sleep(5000)]);
     log.info('stopped');
     log.flush?.();
     process.exit(code);

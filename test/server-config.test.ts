@@ -15,13 +15,23 @@ describe('defaults', () => {
       port: 8000,
       model: { dir: join(REPO_ROOT, 'models', 'instruct'), servedName: 'instruct', deviceId: 0, explicit: false },
       rewardModel: { dir: join(REPO_ROOT, 'models', 'reward'), servedName: 'reward', deviceId: 0, explicit: false },
-      limits: { maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0 },
+      reward: { readout: undefined, weights: undefined, maxTokens: 0, maxBatchTokens: 8192 },
+      limits: { maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16 },
       engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB },
       execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false },
       logLevel: 'info',
       shutdownGraceMs: 30_000,
     });
     assert.equal('apiKey' in c.limits, false, 'no key means no auth');
+  });
+
+  test('reward flags: readout, attribute weights, limits; bad values name the flag', () => {
+    const c = parseConfig(['--reward-readout', 'head', '--reward-attribute-weights', '0.5, -1', '--reward-max-tokens', '4096', '--max-best-of', '8'], {});
+    assert.deepEqual(c.reward, { readout: 'head', weights: [0.5, -1], maxTokens: 4096, maxBatchTokens: 8192 });
+    assert.equal(c.limits.maxBestOf, 8);
+    assert.equal(parseConfig(['--reward-readout', 'token_logit:12'], {}).reward.readout, 'token_logit:12');
+    assert.throws(() => parseConfig(['--reward-readout', 'mean'], {}), /--reward-readout/);
+    assert.throws(() => parseConfig(['--reward-attribute-weights', '1,x'], {}), /--reward-attribute-weights/);
   });
 
   test('the default model folders do not depend on the working directory', () => {
@@ -213,6 +223,7 @@ describe('helpText', () => {
       'max-body-bytes', 'request-timeout', 'kv-cache-memory', 'execution-provider', 'device-id', 'reward-device-id',
       'cuda-fallback-cpu', 'threads', 'log-level', 'shutdown-grace', 'help',
       'revision', 'reward-revision', 'cache-dir', 'pull',
+      'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

@@ -120,7 +120,11 @@ export async function runPullCli(
     io.stdout.write(`${result.snapshotDir}\n`);
     return 0;
   } catch (err) {
-    if (!(err instanceof PullError)) throw err;
+    if (!(err instanceof PullError)) {
+      // Unexpected (a permission error, a bug): the message and where it came from, without hiding it.
+      io.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+      return 1;
+    }
     io.stderr.write(`error: ${err.message}\n`);
     return err.kind === 'bad_input' ? 2 : 1;
   }

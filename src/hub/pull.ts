@@ -216,79 +216,93 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
   }
 }
 
+/** What every hub call of one pull shares. */
+interface PullContext {
+  opts: PullOptions;
+  commit: string;
+  common: { hubUrl: string; accessToken?: string; fetch: typeof fetch };
+  errors: HubErrorContext;
+  progress: PullProgress;
+}
+
+/** The listed files --include selects; an include that matches nothing is an error, not an empty model. */
+function selectEntries(all: ListFileEntry[], opts: PullOptions, revision: string): ListFileEntry[] {
+  const include = opts.include ?? [];
+  const entries = all.filter((e) => selectedByInclude(e.path, include));
+  const matched = include.length === 0 || all.some((e) => include.some((g) => globToRegExp(g).test(e.path)));
+  if (entries.length === 0 || !matched) {
+    throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${include.join(' ')}`);
+  }
+  return entries;
+}
+
+/** Makes one planned file complete in blobs/ (downloading or resuming it) and links it into the snapshot. */
+async function fetchPlanned(p: PlannedFile, c: PullContext): Promise<PulledFile> {
+  const { expected } = p;
+  const file: PulledFile = { path: expected.path, size: expected.size, etag: expected.hash, status: 'cached', rangeRequests: 0, receivedBytes: 0 };
+  if (!p.complete) {
+    const release = lockBlob(c.opts.cacheDir, c.opts.repo, expected.hash);
+    try {
+      const url = await downloadUrl(expected, c.commit, { ...c.common, repo: c.opts.repo }, c.errors);
+      const outcome = await downloadBlob({
+        expected,
+        blobPath: p.blobPath,
+        url,
+        // fetch drops Authorization when the hub redirects to another origin (its CDN).
+        headers: c.opts.token ? { Authorization: `Bearer ${c.opts.token}` } : {},
+        fetch: c.common.fetch,
+        progress: c.progress,
+        retries: c.opts.retries ?? 5,
+        retryDelayMs: c.opts.retryDelayMs ?? 1000,
+      });
+      file.status = outcome.resumedFrom > 0 ? 'resumed' : 'downloaded';
+      file.rangeRequests = outcome.rangeRequests;
+      file.receivedBytes = outcome.receivedBytes;
+    } catch (err) {
+      throw hubError(err, { ...c.errors, path: expected.path });
+    } finally {
+      release();
+    }
+    c.progress.fileDone(expected.path);
+  }
+  if ((await sizeOrZero(p.linkPath)) !== expected.size) await linkBlob(p.blobPath, p.linkPath);
+  return file;
+}
+
 async function pullInto(opts: PullOptions): Promise<PullResult> {
   const { revision } = validate(opts);
   const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
   const codes = new Map<string, string>();
   const common = { hubUrl, accessToken: opts.token, fetch: trackingFetch(opts.fetch ?? fetch, codes) };
-  const ctx: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes };
-  const progress = opts.progress ?? SILENT_PROGRESS;
+  const errors: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes };
   const repoDir = repoCacheDir(opts.cacheDir, opts.repo);
 
   let listed: { commit: string; entries: ListFileEntry[] };
   try {
     listed = await listCommit(opts, revision, common);
   } catch (err) {
-    throw hubError(err, ctx);
+    throw hubError(err, errors);
   }
   const { commit } = listed;
-  const entries = listed.entries.filter((e) => selectedByInclude(e.path, opts.include));
-  const include = opts.include ?? [];
-  const matched = listed.entries.some((e) => include.length === 0 || include.some((g) => globToRegExp(g).test(e.path)));
-  if (entries.length === 0 || !matched) {
-    throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${(opts.include ?? []).join(' ')}`);
-  }
   const snapshotDir = join(repoDir, 'snapshots', commit);
-  const plan = await planFiles(entries, repoDir, snapshotDir);
+  const plan = await planFiles(selectEntries(listed.entries, opts, revision), repoDir, snapshotDir);
   const total = plan.reduce((n, p) => n + p.expected.size, 0);
   const present = plan.reduce((n, p) => n + (p.complete ? p.expected.size : p.partial), 0);
   const free = await (opts.freeBytes ?? defaultFreeBytes)(repoDir);
   if (free !== undefined && total - present > free) throw diskFullError(repoDir, total - present, free);
 
   await mkdir(join(repoDir, 'blobs'), { recursive: true });
-  progress.start(total, present, plan.length);
+  const c: PullContext = { opts, commit, common, errors, progress: opts.progress ?? SILENT_PROGRESS };
+  c.progress.start(total, present, plan.length);
   const files: PulledFile[] = [];
-  let downloadedBytes = 0;
   try {
-    for (const p of plan) {
-      const { expected } = p;
-      let status: PulledFile['status'] = 'cached';
-      let rangeRequests = 0;
-      let receivedBytes = 0;
-      if (!p.complete) {
-        const release = lockBlob(opts.cacheDir, opts.repo, expected.hash);
-        try {
-          const url = await downloadUrl(expected, commit, { ...common, repo: opts.repo }, ctx);
-          const outcome = await downloadBlob({
-            expected,
-            blobPath: p.blobPath,
-            url,
-            // fetch drops Authorization when the hub redirects to another origin (its CDN).
-            headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
-            fetch: common.fetch,
-            progress,
-            retries: opts.retries ?? 5,
-            retryDelayMs: opts.retryDelayMs ?? 1000,
-          });
-          status = outcome.resumedFrom > 0 ? 'resumed' : 'downloaded';
-          rangeRequests = outcome.rangeRequests;
-          receivedBytes = outcome.receivedBytes;
-          downloadedBytes += receivedBytes;
-        } catch (err) {
-          throw hubError(err, { ...ctx, path: expected.path });
-        } finally {
-          release();
-        }
-        progress.fileDone(expected.path);
-      }
-      if ((await sizeOrZero(p.linkPath)) !== expected.size) await linkBlob(p.blobPath, p.linkPath);
-      files.push({ path: expected.path, size: expected.size, etag: expected.hash, status, rangeRequests, receivedBytes });
-    }
+    for (const p of plan) files.push(await fetchPlanned(p, c));
   } finally {
-    progress.finish();
+    c.progress.finish();
   }
   // Last, so that a ref in the cache always names a complete snapshot.
   await writeRef(repoDir, revision, commit);
+  const downloadedBytes = files.reduce((n, f) => n + f.receivedBytes, 0);
   return { repo: opts.repo, revision, commit, snapshotDir, files, downloadedBytes };
 }
 

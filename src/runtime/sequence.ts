@@ -1,5 +1,6 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
+import { createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
 import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
 import { StopConditions, StopMatcher } from './stop.ts';
 import type { GenerationEvent, GenerationRequest, TokenLogprob } from './types.ts';
@@ -20,6 +21,9 @@ export class Sequence {
   private readonly detok: IncrementalDetokenizer;
   private readonly stopMatcher: StopMatcher;
   private readonly conditions: StopConditions;
+  /** The request's output constraint (JSON schema / object), if any: masks logits before sampling. */
+  private readonly constraint: TokenConstraint | undefined;
+  private readonly eosTokenIds: ReadonlySet<number>;
 
   constructor(
     readonly requestId: number,
@@ -46,17 +50,25 @@ export class Sequence {
       maxModelLen: contextLength,
       promptLength: request.promptTokenIds.length,
     });
+    this.eosTokenIds = new Set(eosTokenIds);
+    this.constraint = request.constraint
+      ? createConstraint(request.constraint, getTokenVocabulary(tokenizer), eosTokenIds)
+      : undefined;
   }
 
   /** Samples the next token from `logits` (modified in place) and returns the events it produces. */
   accept(logits: Float32Array): GenerationEvent[] {
     const params = this.request.sampling;
+    // The constraint masks first (with the tokens left, so the value can always be closed in time);
+    // penalties, bias and sampling then act on the allowed tokens only.
+    this.constraint?.mask(logits, this.conditions.maxOutputTokens - this.outputIds.length);
     const s = sampleToken(logits, params, this.sampling, this.request.cumulativeLogprob === true);
+    this.constraint?.accept(s.tokenId);
     recordOutputToken(this.sampling, s.tokenId);
     this.outputIds.push(s.tokenId);
     this.lastToken = s.tokenId;
     this.cumulativeLogprob += s.logprob;
-    const tokenStop = this.conditions.check(s.tokenId, this.outputIds.length);
+    const tokenStop = this.constrainedEos(s.tokenId) ?? this.conditions.check(s.tokenId, this.outputIds.length);
     // An EOS or stop token ends the sequence without adding its text.
     const text = tokenStop?.finishReason === 'stop' ? '' : this.detok.push(s.tokenId);
     const stop = this.stopMatcher.push(text);
@@ -69,8 +81,15 @@ export class Sequence {
     const events: GenerationEvent[] = [event];
     if (stop.stopped) events.push(this.end('stop', '', stop.matched));
     else if (tokenStop?.finishReason === 'stop') events.push(this.end('stop', this.flushText(), tokenStop.tokenId));
+    // A constrained value that is complete and can take nothing more ends the sequence, its text kept.
+    else if (this.constraint?.isFinished()) events.push(this.end('stop', this.flushText()));
     else if (tokenStop) events.push(this.end('length', this.flushText()));
     return events;
+  }
+
+  /** Under a constraint an EOS (allowed only once the value is complete) always stops, even with ignoreEos. */
+  private constrainedEos(tokenId: number): { finishReason: 'stop'; tokenId: number } | null {
+    return this.constraint && this.eosTokenIds.has(tokenId) ? { finishReason: 'stop', tokenId } : null;
   }
 
   /** Ends the sequence early (abort, error): whatever text is pending is dropped. */

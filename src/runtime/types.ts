@@ -3,6 +3,7 @@
  * types here; the server maps its wire requests onto these once, at the edge.
  */
 
+import type { ConstraintSpec } from './grammar/spec.ts';
 import type { SamplingParams } from './sampling.ts';
 
 /** Sampling parameters, every default filled in (see sampling.ts for their semantics). */
@@ -31,6 +32,12 @@ export interface GenerationRequest {
    * likelihood). Off by default: it costs a pass of exp over the vocabulary per token.
    */
   cumulativeLogprob?: boolean;
+  /**
+   * Constrained decoding (response_format json_object / json_schema, forced tool calls): only tokens that
+   * keep the output a valid prefix are sampled, and the sequence ends with 'stop' once the value is
+   * complete. Plain data (it is posted to the worker); the edge should check it with compileConstraint.
+   */
+  constraint?: ConstraintSpec;
 }
 
 /** One alternative in a top-logprobs list. */

@@ -242,8 +242,11 @@ class SchemaCompiler {
 
   private ref(s: SchemaObject, path: string): GrammarNode {
     const ref = s.$ref as string;
-    if (this.refChain.has(ref)) throw new ConstraintError(`$ref '${ref}' refers to itself without structure`, path);
     const target = this.resolvePointer(ref, path);
+    // A target already being compiled is a recursion through structure: its node exists, use it.
+    const known = target !== null && typeof target === 'object' ? this.memo.get(target) : undefined;
+    if (known) return known;
+    if (this.refChain.has(ref)) throw new ConstraintError(`$ref '${ref}' refers to itself without structure`, path);
     this.refChain.add(ref);
     try {
       const node = this.compile(target, ref);

@@ -1,0 +1,206 @@
+/**
+ * `npm run bench:score`: reward scoring throughput in pairs/s (a pair = one prompt with a chosen and a
+ * rejected reply, two conversations), batched vs one at a time, on the same pairs in one run:
+ *
+ *   one at a time   each pair scored alone (one RewardEngine.score call with its 2 conversations), sequentially
+ *   concurrent      --concurrency requests in flight, each a pair (how a server sees many clients); the
+ *                   reward worker batches them into shared forward passes
+ *   one call        every conversation in one RewardEngine.score call (a request with many responses)
+ *   --http          also the one-at-a-time and concurrent runs through POST /v1/score on a local server
+ *
+ * Prints the conversation and prompt lengths (tokens), pairs/s per mode, forward passes and rows per pass,
+ * and the ratio concurrent / one at a time (target >= 4x). Not a test: figures depend on the machine and
+ * on its load.
+ *
+ * Flags: --model DIR (default models/reward, built if missing), --pairs N (96), --concurrency N (16),
+ *        --threads N (ONNX Runtime intra-op threads; 0 = its default), --http.
+ */
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { basename, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { RewardEngine } from '../src/scoring/reward-engine.ts';
+import { buildApp } from '../src/server/app.ts';
+import { DEFAULT_SERVER_LIMITS, type RewardModel } from '../src/server/deps.ts';
+import { loadTokenizer, type ChatMessage, type TextTokenizer } from '../src/tokenizer/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: join('models', 'reward') },
+    pairs: { type: 'string', default: '96' },
+    concurrency: { type: 'string', default: '16' },
+    lengths: { type: 'string', default: 'short,medium' },
+    repeat: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '0' },
+    http: { type: 'boolean', default: false },
+  },
+});
+const modelDir = values.model!;
+const pairCount = Number(values.pairs);
+const concurrency = Number(values.concurrency);
+const threads = Number(values.threads);
+const repeat = Math.max(1, Number(values.repeat));
+const profileNames = values.lengths!.split(',').map((x) => x.trim()).filter(Boolean);
+
+if (!existsSync(join(modelDir, 'config.json')) && modelDir === join('models', 'reward')) {
+  console.log('building the default models (once)…');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-models.ts', '--only', 'reward', '--if-missing'], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+// ---- the pairs: deterministic prompts and replies of varied lengths -------------------------------
+
+const WORDS = (
+  'the model reads a prompt and two replies then scores each one a higher score means a better answer ' +
+  'batching shares forward passes between requests so the weights are read once for many rows while a ' +
+  'single request pays the whole cost alone every time it runs on the processor'
+).split(' ');
+
+function text(words: number, seed: number): string {
+  return Array.from({ length: words }, (_, k) => WORDS[(seed * 31 + k * 7 + ((k * k) % 11)) % WORDS.length]).join(' ');
+}
+
+interface Pair {
+  prompt: string;
+  replies: [string, string];
+  /** Tokenized conversations [prompt + chosen, prompt + rejected], as /v1/score renders them. */
+  items: [number[], number[]];
+  promptTokens: number;
+}
+
+/** Word counts of prompts and replies per length profile (cycled through the pairs). */
+const PROFILES: Record<string, { prompt: number[]; reply: number[] }> = {
+  // Short chat turns, like data/reward-sample.jsonl: ~45-75 tokens per templated conversation.
+  short: { prompt: [4, 8, 12], reply: [3, 10, 20] },
+  // Longer ones: ~65-215 tokens.
+  medium: { prompt: [16, 48, 96], reply: [12, 40, 80] },
+  // ~250-550 tokens.
+  long: { prompt: [120, 200, 300], reply: [100, 160, 240] },
+};
+
+function makePairs(tok: TextTokenizer, n: number, profile: { prompt: number[]; reply: number[] }): Pair[] {
+  const { prompt: pw, reply: rw } = profile;
+  return Array.from({ length: n }, (_, i) => {
+    const prompt = text(pw[i % pw.length]!, i);
+    const replies: [string, string] = [text(rw[i % rw.length]!, i + 1), text(rw[(i + 1) % rw.length]!, i + 2)];
+    const conv = (r: string): ChatMessage[] => [{ role: 'user', content: prompt }, { role: 'assistant', content: r }];
+    const items: [number[], number[]] = [tok.encodeChat(conv(replies[0]), { addGenerationPrompt: false }), tok.encodeChat(conv(replies[1]), { addGenerationPrompt: false })];
+    return { prompt, replies, items, promptTokens: tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: false }).length };
+  });
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `min ${s[0]}, median ${s[Math.floor(s.length / 2)]}, max ${s.at(-1)}`;
+};
+
+// ---- the runs ----------------------------------------------------------------------------------------
+
+let passes = 0;
+let passRows = 0;
+
+/** One timed run of a mode over every pair: pairs/s and the forward passes it caused. */
+interface Sample {
+  pairsPerSecond: number;
+  passes: number;
+  rows: number;
+}
+
+async function timed(pairs: Pair[], run: () => Promise<unknown>): Promise<Sample> {
+  passes = 0;
+  passRows = 0;
+  const t0 = performance.now();
+  await run();
+  const s = (performance.now() - t0) / 1000;
+  return { pairsPerSecond: pairs.length / s, passes, rows: passRows };
+}
+
+/** Runs `each` over the pairs with `c` in flight at once. */
+async function pool(pairs: Pair[], c: number, each: (p: Pair) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(c, pairs.length) }, async () => {
+      while (next < pairs.length) await each(pairs[next++]!);
+    }),
+  );
+}
+
+/** A local server (buildApp) serving the engine as the reward model, and a /v1/score form-2 poster. */
+async function httpServer(engine: RewardEngine, tok: TextTokenizer) {
+  const ctx = engine.spec.contextLength;
+  const model: RewardModel = { id: basename(modelDir), task: 'reward', scorer: engine, tokenizer: tok, contextLength: ctx, maxScoreTokens: ctx, root: modelDir, created: 0 };
+  const app = buildApp({ models: [model], limits: DEFAULT_SERVER_LIMITS, isReady: () => true, logger: false, version: 'bench' });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/score`;
+  const post = async (p: Pair) => {
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: model.id, messages: [{ role: 'user', content: p.prompt }], responses: p.replies }),
+    });
+    if (!r.ok) throw new Error(`/v1/score answered ${r.status}: ${await r.text()}`);
+    await r.json();
+  };
+  return { post, close: () => app.close() };
+}
+
+type Mode = { name: string; run: (pairs: Pair[]) => Promise<unknown> };
+
+function modes(engine: RewardEngine, post?: (p: Pair) => Promise<void>): Mode[] {
+  const list: Mode[] = [
+    { name: 'one at a time', run: (ps) => pool(ps, 1, (p) => engine.score(p.items)) },
+    { name: `concurrent (${concurrency} req x 2)`, run: (ps) => pool(ps, concurrency, (p) => engine.score(p.items)) },
+    { name: 'one call (all)', run: (ps) => engine.score(ps.flatMap((p) => p.items)) },
+  ];
+  if (post) {
+    list.push({ name: 'HTTP one at a time', run: (ps) => pool(ps, 1, post) });
+    list.push({ name: `HTTP concurrent (${concurrency} req)`, run: (ps) => pool(ps, concurrency, post) });
+  }
+  return list;
+}
+
+/** Every mode on the same pairs, `repeat` rounds interleaved (load spikes hit all modes); best round kept. */
+async function benchProfile(name: string, pairs: Pair[], list: Mode[]): Promise<Record<string, Sample>> {
+  const conv = pairs.flatMap((p) => p.items.map((i) => i.length));
+  console.log(`\n[${name}] ${pairs.length} pairs (${conv.length} conversations): tokens per conversation ${stats(conv)}; prompt (templated user turn) ${stats(pairs.map((p) => p.promptTokens))}`);
+  for (const m of list) await m.run(pairs.slice(0, Math.max(8, concurrency))); // warm-up: shapes, allocations
+  const best: Record<string, Sample> = {};
+  for (let r = 0; r < repeat; r++) {
+    for (const m of list) {
+      const s = await timed(pairs, () => m.run(pairs));
+      if (!best[m.name] || s.pairsPerSecond > best[m.name]!.pairsPerSecond) best[m.name] = s;
+    }
+  }
+  for (const m of list) {
+    const s = best[m.name]!;
+    console.log(`  ${m.name.padEnd(30)} ${s.pairsPerSecond.toFixed(1).padStart(8)} pairs/s   ${String(s.passes).padStart(4)} passes, ${(s.rows / s.passes).toFixed(1)} rows/pass`);
+  }
+  const one = best['one at a time']!.pairsPerSecond;
+  console.log(`  batched vs one at a time: concurrent ${(best[list[1]!.name]!.pairsPerSecond / one).toFixed(2)}x, one call ${(best['one call (all)']!.pairsPerSecond / one).toFixed(2)}x (target >= 4x)`);
+  if (list.length > 3) console.log(`  HTTP concurrent vs HTTP one at a time: ${(best[list[4]!.name]!.pairsPerSecond / best['HTTP one at a time']!.pairsPerSecond).toFixed(2)}x`);
+  return best;
+}
+
+const tok = await loadTokenizer(modelDir);
+const engine = await RewardEngine.start({ modelDir, exec: threads > 0 ? { intraOpThreads: threads } : {} });
+engine.onBatch = (b) => {
+  passes++;
+  passRows += b.rows;
+};
+const server = values.http ? await httpServer(engine, tok) : undefined;
+console.log(
+  `reward model ${modelDir} (${engine.spec.numLayers} layers, ${engine.provider}); ${pairCount} pairs per profile, best of ${repeat} rounds; ` +
+    `a pair = a prompt + 2 replies; "one at a time" = each pair alone (one score call of 2), sequentially`,
+);
+const results: Array<{ profile: string } & Record<string, number | string>> = [];
+for (const name of profileNames) {
+  const profile = PROFILES[name];
+  if (!profile) throw new Error(`unknown length profile '${name}' (have ${Object.keys(PROFILES).join(', ')})`);
+  const best = await benchProfile(name, makePairs(tok, pairCount, profile), modes(engine, server?.post));
+  results.push({ profile: name, ...Object.fromEntries(Object.entries(best).map(([k, v]) => [k, Number(v.pairsPerSecond.toFixed(1))])) });
+}
+await server?.close();
+await engine.close();
+console.log('\npairs/s:');
+console.table(results);
