@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # nemotron-onnx-server: OpenAI-compatible server for Llama-3.1-Nemotron-70B-Instruct (chat) and -Reward on
 # ONNX Runtime's CUDA execution provider.
 #
@@ -13,10 +11,7 @@
 # CUDA 12.x and cuDNN 9), the node binary copied from the build stage, the app, a non-root user.
 # Models are not in the image: mount them at /models (docs: deploy/kubernetes/README.md).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04
-
-FROM ${NODE_IMAGE} AS build
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund \
@@ -25,9 +20,12 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 COPY tsconfig.json ./
 COPY src ./src
 
-FROM ${CUDA_IMAGE} AS runtime
-# Node 20 from the build stage: one static-ish binary (official builds need glibc >= 2.28; Ubuntu 22.04
-# has 2.35). npm is not needed at run time: `pull` is a subcommand of the server entry (see below).
+# CUDA 12.8 (Ampere, Hopper, Blackwell) + cuDNN 9 on Ubuntu 22.04. Needs an R570+ driver, or an older
+# data-center branch that CUDA's compatibility allows (the image's NVIDIA_REQUIRE_CUDA lists them); for
+# older drivers pick an older 12.x `-cudnn-runtime-` tag.
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04 AS runtime
+# Node 20 from the build stage: one binary (official builds need glibc >= 2.28 and libstdc++, both in the
+# base). npm is not needed at run time: `pull` is a subcommand of the server entry (see below).
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 RUN groupadd --system --gid 10001 nemotron \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/nemotron --create-home --shell /usr/sbin/nologin nemotron \

@@ -5,14 +5,17 @@
  *   one at a time   each pair scored alone (one RewardEngine.score call with its 2 conversations), sequentially
  *   concurrent      --concurrency requests in flight, each a pair (how a server sees many clients); the
  *                   reward worker batches them into shared forward passes
- *   one call        every conversation in one RewardEngine.score call (a request with many responses)
+ *   one call        a chunk's conversations (--chunk pairs) in one RewardEngine.score call (a request with many
+ *                   responses)
  *   --http          also the one-at-a-time and concurrent runs through POST /v1/score on a local server
  *
  * Prints the conversation and prompt lengths (tokens), pairs/s per mode, forward passes and rows per pass,
  * and the ratio concurrent / one at a time (target >= 4x). Not a test: figures depend on the machine and
  * on its load.
  *
- * Flags: --model DIR (default models/reward, built if missing), --pairs N (96), --concurrency N (16),
+ * Flags: --model DIR (default models/reward, built if missing), --pairs N per length profile (256),
+ *        --lengths short,medium[,long] (conversation length profiles, see PROFILES), --concurrency N (16),
+ *        --repeat N (rounds, 3), --chunk N (pairs per interleaving step and per 'one call', 64),
  *        --threads N (ONNX Runtime intra-op threads; 0 = its default), --http.
  */
 import { existsSync } from 'node:fs';
@@ -28,10 +31,11 @@ import { loadTokenizer, type ChatMessage, type TextTokenizer } from '../src/toke
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: join('models', 'reward') },
-    pairs: { type: 'string', default: '96' },
+    pairs: { type: 'string', default: '256' },
     concurrency: { type: 'string', default: '16' },
     lengths: { type: 'string', default: 'short,medium' },
     repeat: { type: 'string', default: '3' },
+    chunk: { type: 'string', default: '64' },
     threads: { type: 'string', default: '0' },
     http: { type: 'boolean', default: false },
   },
@@ -41,12 +45,17 @@ const pairCount = Number(values.pairs);
 const concurrency = Number(values.concurrency);
 const threads = Number(values.threads);
 const repeat = Math.max(1, Number(values.repeat));
+const chunk = Math.max(1, Number(values.chunk));
 const profileNames = values.lengths!.split(',').map((x) => x.trim()).filter(Boolean);
 
 if (!existsSync(join(modelDir, 'config.json')) && modelDir === join('models', 'reward')) {
   console.log('building the default models (once)…');
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build-models.ts', '--only', 'reward', '--if-missing'], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
+}
+if (!existsSync(join(modelDir, 'config.json')) && !existsSync(join(modelDir, 'genai_config.json'))) {
+  console.error(`reward model folder not found: ${modelDir}`);
+  process.exit(2);
 }
 
 // ---- the pairs: deterministic prompts and replies of varied lengths -------------------------------
@@ -100,20 +109,29 @@ const stats = (xs: number[]) => {
 let passes = 0;
 let passRows = 0;
 
-/** One timed run of a mode over every pair: pairs/s and the forward passes it caused. */
-interface Sample {
-  pairsPerSecond: number;
+/** Pairs, seconds and forward passes a mode has accumulated. */
+interface Tally {
+  pairs: number;
+  seconds: number;
   passes: number;
   rows: number;
 }
 
-async function timed(pairs: Pair[], run: () => Promise<unknown>): Promise<Sample> {
+/** The worker reports a pass after answering its requests: lets the last reports arrive. */
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+/** Times one run of a mode over `pairs` into `t`. */
+async function timed(t: Tally, pairs: Pair[], run: () => Promise<unknown>): Promise<void> {
+  await settle();
   passes = 0;
   passRows = 0;
   const t0 = performance.now();
   await run();
-  const s = (performance.now() - t0) / 1000;
-  return { pairsPerSecond: pairs.length / s, passes, rows: passRows };
+  t.seconds += (performance.now() - t0) / 1000;
+  await settle();
+  t.pairs += pairs.length;
+  t.passes += passes;
+  t.rows += passRows;
 }
 
 /** Runs `each` over the pairs with `c` in flight at once. */
@@ -151,7 +169,7 @@ function modes(engine: RewardEngine, post?: (p: Pair) => Promise<void>): Mode[] 
   const list: Mode[] = [
     { name: 'one at a time', run: (ps) => pool(ps, 1, (p) => engine.score(p.items)) },
     { name: `concurrent (${concurrency} req x 2)`, run: (ps) => pool(ps, concurrency, (p) => engine.score(p.items)) },
-    { name: 'one call (all)', run: (ps) => engine.score(ps.flatMap((p) => p.items)) },
+    { name: `one call (${chunk} pairs)`, run: (ps) => engine.score(ps.flatMap((p) => p.items)) },
   ];
   if (post) {
     list.push({ name: 'HTTP one at a time', run: (ps) => pool(ps, 1, post) });
@@ -160,28 +178,44 @@ function modes(engine: RewardEngine, post?: (p: Pair) => Promise<void>): Mode[] 
   return list;
 }
 
-/** Every mode on the same pairs, `repeat` rounds interleaved (load spikes hit all modes); best round kept. */
-async function benchProfile(name: string, pairs: Pair[], list: Mode[]): Promise<Record<string, Sample>> {
+/**
+ * Every mode on the same pairs. The pairs are cut into chunks of `chunk`; each chunk is scored by every
+ * mode in turn (order rotated per chunk), `repeat` times over, so load from elsewhere on the machine
+ * falls on all modes alike rather than on whichever ran during a spike. pairs/s = pairs / summed time.
+ */
+async function benchProfile(name: string, pairs: Pair[], list: Mode[]): Promise<Record<string, number>> {
   const conv = pairs.flatMap((p) => p.items.map((i) => i.length));
   console.log(`\n[${name}] ${pairs.length} pairs (${conv.length} conversations): tokens per conversation ${stats(conv)}; prompt (templated user turn) ${stats(pairs.map((p) => p.promptTokens))}`);
-  for (const m of list) await m.run(pairs.slice(0, Math.max(8, concurrency))); // warm-up: shapes, allocations
-  const best: Record<string, Sample> = {};
+  for (const m of list) await m.run(pairs.slice(0, chunk)); // warm-up: shapes, allocations
+  const tallies = new Map(list.map((m) => [m.name, { pairs: 0, seconds: 0, passes: 0, rows: 0 } as Tally]));
+  let turn = 0;
   for (let r = 0; r < repeat; r++) {
-    for (const m of list) {
-      const s = await timed(pairs, () => m.run(pairs));
-      if (!best[m.name] || s.pairsPerSecond > best[m.name]!.pairsPerSecond) best[m.name] = s;
+    for (let at = 0; at < pairs.length; at += chunk, turn++) {
+      const part = pairs.slice(at, at + chunk);
+      for (let k = 0; k < list.length; k++) {
+        const m = list[(k + turn) % list.length]!;
+        await timed(tallies.get(m.name)!, part, () => m.run(part));
+      }
     }
   }
+  const pps: Record<string, number> = {};
   for (const m of list) {
-    const s = best[m.name]!;
-    console.log(`  ${m.name.padEnd(30)} ${s.pairsPerSecond.toFixed(1).padStart(8)} pairs/s   ${String(s.passes).padStart(4)} passes, ${(s.rows / s.passes).toFixed(1)} rows/pass`);
+    const t = tallies.get(m.name)!;
+    pps[m.name] = t.pairs / t.seconds;
+    console.log(`  ${m.name.padEnd(30)} ${pps[m.name]!.toFixed(1).padStart(8)} pairs/s   ${(t.rows / t.passes).toFixed(1).padStart(5)} rows/pass`);
   }
-  const one = best['one at a time']!.pairsPerSecond;
-  console.log(`  batched vs one at a time: concurrent ${(best[list[1]!.name]!.pairsPerSecond / one).toFixed(2)}x, one call ${(best['one call (all)']!.pairsPerSecond / one).toFixed(2)}x (target >= 4x)`);
-  if (list.length > 3) console.log(`  HTTP concurrent vs HTTP one at a time: ${(best[list[4]!.name]!.pairsPerSecond / best['HTTP one at a time']!.pairsPerSecond).toFixed(2)}x`);
-  return best;
+  const one = pps['one at a time']!;
+  console.log(`  batched vs one at a time: concurrent ${(pps[list[1]!.name]! / one).toFixed(2)}x, one call ${(pps[list[2]!.name]! / one).toFixed(2)}x (target >= 4x)`);
+  if (list.length > 3) console.log(`  HTTP concurrent vs HTTP one at a time: ${(pps[list[4]!.name]! / pps['HTTP one at a time']!).toFixed(2)}x`);
+  return pps;
 }
 
+for (const name of profileNames) {
+  if (!PROFILES[name]) {
+    console.error(`unknown --lengths profile '${name}' (have ${Object.keys(PROFILES).join(', ')})`);
+    process.exit(2);
+  }
+}
 const tok = await loadTokenizer(modelDir);
 const engine = await RewardEngine.start({ modelDir, exec: threads > 0 ? { intraOpThreads: threads } : {} });
 engine.onBatch = (b) => {
@@ -190,15 +224,13 @@ engine.onBatch = (b) => {
 };
 const server = values.http ? await httpServer(engine, tok) : undefined;
 console.log(
-  `reward model ${modelDir} (${engine.spec.numLayers} layers, ${engine.provider}); ${pairCount} pairs per profile, best of ${repeat} rounds; ` +
+  `reward model ${modelDir} (${engine.spec.numLayers} layers, ${engine.provider}); ${pairCount} pairs per profile, ${repeat} rounds, modes interleaved per chunk of ${chunk} pairs; ` +
     `a pair = a prompt + 2 replies; "one at a time" = each pair alone (one score call of 2), sequentially`,
 );
 const results: Array<{ profile: string } & Record<string, number | string>> = [];
 for (const name of profileNames) {
-  const profile = PROFILES[name];
-  if (!profile) throw new Error(`unknown length profile '${name}' (have ${Object.keys(PROFILES).join(', ')})`);
-  const best = await benchProfile(name, makePairs(tok, pairCount, profile), modes(engine, server?.post));
-  results.push({ profile: name, ...Object.fromEntries(Object.entries(best).map(([k, v]) => [k, Number(v.pairsPerSecond.toFixed(1))])) });
+  const pps = await benchProfile(name, makePairs(tok, pairCount, PROFILES[name]!), modes(engine, server?.post));
+  results.push({ profile: name, ...Object.fromEntries(Object.entries(pps).map(([k, v]) => [k, Number(v.toFixed(1))])) });
 }
 await server?.close();
 await engine.close();

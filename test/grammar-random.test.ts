@@ -4,13 +4,13 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConstraint, getTokenVocabulary, type ConstraintSpec, type TokenVocabulary } from '../src/runtime/grammar/index.ts';
+import { createConstraint, getTokenVocabulary, type ConstraintSpec, type JsonSchema, type TokenVocabulary } from '../src/runtime/grammar/index.ts';
 import type { TextTokenizer } from '../src/tokenizer/index.ts';
 import { EOS_IDS, llamaTokenizer, runConstrained, schemaErrors } from './helpers/constrained.ts';
 
 const SEEDS = 12;
 
-const SCHEMAS: Record<string, object> = {
+const SCHEMAS: Record<string, Exclude<JsonSchema, boolean>> = {
   'object with required fields': {
     type: 'object',
     properties: { name: { type: 'string' }, age: { type: 'integer' }, active: { type: 'boolean' }, note: { type: 'string' } },

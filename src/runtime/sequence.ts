@@ -1,6 +1,6 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
-import { createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
+import { ConstraintError, createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
 import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
 import { StopConditions, StopMatcher } from './stop.ts';
 import type { GenerationEvent, GenerationRequest, TokenLogprob } from './types.ts';
@@ -23,6 +23,8 @@ export class Sequence {
   private readonly conditions: StopConditions;
   /** The request's output constraint (JSON schema / object), if any: masks logits before sampling. */
   private readonly constraint: TokenConstraint | undefined;
+  /** Why the constraint could not be built; the first accept ends the sequence with it. */
+  private readonly constraintError: unknown;
   private readonly eosTokenIds: ReadonlySet<number>;
 
   constructor(
@@ -51,9 +53,12 @@ export class Sequence {
       promptLength: request.promptTokenIds.length,
     });
     this.eosTokenIds = new Set(eosTokenIds);
-    this.constraint = request.constraint
-      ? createConstraint(request.constraint, getTokenVocabulary(tokenizer), eosTokenIds)
-      : undefined;
+    // A bad spec must fail this sequence only: throwing here would fail the whole engine step.
+    try {
+      this.constraint = request.constraint ? createConstraint(request.constraint, getTokenVocabulary(tokenizer), eosTokenIds) : undefined;
+    } catch (err) {
+      this.constraintError = err;
+    }
   }
 
   /** Samples the next token from `logits` (modified in place) and returns the events it produces. */
@@ -61,9 +66,18 @@ export class Sequence {
     const params = this.request.sampling;
     // The constraint masks first (with the tokens left, so the value can always be closed in time);
     // penalties, bias and sampling then act on the allowed tokens only.
-    this.constraint?.mask(logits, this.conditions.maxOutputTokens - this.outputIds.length);
+    if (this.constraintError !== undefined) return this.constraintFailed(this.constraintError);
+    try {
+      this.constraint?.mask(logits, this.conditions.maxOutputTokens - this.outputIds.length);
+    } catch (err) {
+      return this.constraintFailed(err);
+    }
     const s = sampleToken(logits, params, this.sampling, this.request.cumulativeLogprob === true);
-    this.constraint?.accept(s.tokenId);
+    try {
+      this.constraint?.accept(s.tokenId);
+    } catch (err) {
+      return this.constraintFailed(err);
+    }
     recordOutputToken(this.sampling, s.tokenId);
     this.outputIds.push(s.tokenId);
     this.lastToken = s.tokenId;
@@ -85,6 +99,13 @@ export class Sequence {
     else if (this.constraint?.isFinished()) events.push(this.end('stop', this.flushText()));
     else if (tokenStop) events.push(this.end('length', this.flushText()));
     return events;
+  }
+
+  /** Ends this sequence with an error event: a spec the worker refused, or (a bug) a constraint that failed. */
+  private constraintFailed(err: unknown): GenerationEvent[] {
+    const invalid = err instanceof ConstraintError;
+    const message = `${invalid ? 'invalid response constraint' : 'constrained decoding failed'}: ${(err as Error)?.message ?? String(err)}`;
+    return [{ type: 'error', index: this.index, message, code: invalid ? 'invalid_request' : 'internal' }, this.end('error', '')];
   }
 
   /** Under a constraint an EOS (allowed only once the value is complete) always stops, even with ignoreEos. */

@@ -12,7 +12,7 @@ import { DEFAULT_SAMPLING_PARAMS, createSamplingState, sampleToken } from '../..
 import type { TokenConstraint } from '../../src/runtime/grammar/index.ts';
 import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/index.ts';
 
-export const EOS_IDS = [LLAMA31_TOKENS.endOfText, LLAMA31_TOKENS.eom, LLAMA31_TOKENS.eot];
+export const EOS_IDS: number[] = [LLAMA31_TOKENS.endOfText, LLAMA31_TOKENS.eom, LLAMA31_TOKENS.eot];
 
 let tokenizer: Promise<TextTokenizer> | undefined;
 

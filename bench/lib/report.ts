@@ -1,0 +1,218 @@
+/**
+ * Turns run results into the target verdicts, docs/BENCHMARKS.md and the throughput chart. Pure
+ * functions of the JSON results, so the docs can be regenerated from bench/latest/*.json at any time.
+ */
+import type { LevelResult } from './load.ts';
+import { lineChart, type ChartSeries } from './svg.ts';
+import type { BenchResult, RawFigure, TargetResult, TjsFigure } from './types.ts';
+
+const level = (r: BenchResult, c: number): LevelResult | undefined => r.http.levels.find((l) => l.concurrency === c);
+const raw = (r: BenchResult, batch: number): RawFigure | undefined => r.raw.runs.find((x) => x.batch === batch && x.label.startsWith('batch'));
+const tjsOf = (r: BenchResult): TjsFigure | undefined => ('error' in r.tjs ? undefined : r.tjs);
+
+function target(id: string, what: string, figure: number | undefined, op: '>=' | '<=', bound: number, unit = 'x'): TargetResult {
+  const f = figure ?? NaN;
+  const met = Number.isFinite(f) ? (op === '>=' ? f >= bound : f <= bound) : null;
+  return { id, what, figure: f, target: `${op} ${bound}${unit === 'x' ? 'x' : ` ${unit}`}`, met };
+}
+
+/** The issue's six targets, evaluated on one run. */
+export function evaluateTargets(r: BenchResult): TargetResult[] {
+  const c1 = level(r, 1)?.tokensPerSecond;
+  const c16 = level(r, 16)?.tokensPerSecond;
+  const tjs = tjsOf(r);
+  const ctx = (n: number) => r.context.find((c) => c.context === n)?.httpDecodeMs;
+  const el = r.http.eventLoop['16']?.p99Ms;
+  const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  return [
+    target('single-vs-raw', 'HTTP single stream / raw onnxruntime loop (batch 1), tokens/s', div(c1, raw(r, 1)?.tokensPerSecond), '>=', 0.9),
+    target('16-vs-single', 'HTTP 16 streams aggregate / HTTP single stream, tokens/s', div(c16, c1), '>=', 6),
+    target('single-vs-tjs', 'HTTP single stream / transformers.js one request, tokens/s', div(c1, tjs?.singleTokensPerSecond), '>=', 1),
+    target('16-vs-tjs', 'HTTP 16 concurrent / transformers.js serving 16 one after another, tokens/s', div(c16, tjs?.sequentialTokensPerSecond), '>=', 5),
+    target('ctx-2048-vs-128', 'decode time per token, context 2048 / context 128 (HTTP single stream)', div(ctx(2048), ctx(128)), '<=', 2),
+    target('event-loop-p99', 'server main-thread event-loop delay p99 under 16 streams', el, '<=', 20, 'ms'),
+  ];
+}
+
+const f1 = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const f2 = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x.toFixed(2));
+const mib = (b: number | null | undefined) => (b ? `${(b / 2 ** 20).toFixed(0)} MiB` : '–');
+const gbs = (b: number | undefined) => (b ? `${(b / 1e9).toFixed(1)} GB/s` : '–');
+
+/** Tokens/s against concurrency for us and the baselines. */
+export function throughputChart(r: BenchResult): string {
+  const tjs = tjsOf(r);
+  const series: ChartSeries[] = [
+    { name: 'this server (HTTP, streaming)', color: '#1f77b4', points: r.http.levels.map((l) => ({ x: l.concurrency, y: l.tokensPerSecond })) },
+    {
+      name: 'raw onnxruntime loop',
+      color: '#2ca02c',
+      points: r.raw.runs.filter((x) => x.label.startsWith('batch')).map((x) => ({ x: x.batch, y: x.tokensPerSecond, label: `raw loop batch ${x.batch}: ${f1(x.tokensPerSecond)} tok/s` })),
+    },
+  ];
+  if (tjs) {
+    series.push({
+      name: 'transformers.js (no batching)',
+      color: '#d62728',
+      points: [
+        { x: 1, y: tjs.singleTokensPerSecond, label: `transformers.js one request: ${f1(tjs.singleTokensPerSecond)} tok/s` },
+        { x: tjs.requests, y: tjs.sequentialTokensPerSecond, label: `transformers.js ${tjs.requests} requests one after another: ${f1(tjs.sequentialTokensPerSecond)} tok/s` },
+      ],
+    });
+  }
+  if (r.roofline) {
+    series.push({ name: 'batch-1 bandwidth roofline', color: '#7f7f7f', dashed: true, points: [{ x: 1, y: r.roofline.tokensPerSecond }] });
+  }
+  const m = r.machine;
+  return lineChart({
+    title: `Output tokens/s vs concurrency (${r.mode}, model ${r.model.dir})`,
+    subtitle: `${m.gpu ?? m.cpuModel}, ${m.cpus} CPUs; prompt ${r.config.promptTokens}, output ${r.config.outputTokens} tokens, greedy`,
+    xLabel: 'concurrent streams (raw loop: batch size)',
+    yLabel: 'output tokens/s (aggregate)',
+    series,
+  });
+}
+
+function machineSection(r: BenchResult): string[] {
+  const m = r.machine;
+  return [
+    `- CPU: ${m.cpuModel}, ${m.cpus} logical CPUs; memory ${m.memoryGiB} GiB; ${m.os}${m.gpu ? `; GPU: ${m.gpu}` : ''}`,
+    `- Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}, @huggingface/transformers ${m.transformersJs ?? '–'}; provider ${r.config.provider}, ONNX Runtime threads ${r.config.threads || 'default'}`,
+    `- Model \`${r.model.dir}\`: ${r.model.layers} layers, hidden ${r.model.hidden}, ${(r.model.bytes.parameters / 1e6).toFixed(0)}M parameters, ${r.model.bytes.dtype}, ${mib(r.model.bytes.weightBytes)} of weights`,
+    `- Run: ${r.startedAt}, ${(r.durationSeconds / 60).toFixed(1)} min; load average (1 min) ${m.loadAvgStart[0]} at the start, ${r.loadAvgEnd[0]} at the end` +
+      ` (${m.cpus} CPUs: other work on the machine skews every figure)`,
+    `- Prompt ${r.config.promptTokens} tokens, output ${r.config.outputTokens} tokens per request (ignore_eos, greedy); server flags \`${r.config.serverArgs.join(' ')}\``,
+  ];
+}
+
+function levelTable(r: BenchResult): string[] {
+  const rows = [
+    '| streams | requests | output tok/s (aggregate) | per stream tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | TPOT p50 ms | end-to-end p50 / p99 s | server peak RSS | event-loop p99 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const l of r.http.levels) {
+    const el = r.http.eventLoop[String(l.concurrency)];
+    rows.push(
+      `| ${l.concurrency} | ${l.requests}${l.errors.length ? ` (${l.errors.length} failed)` : ''} | **${f1(l.tokensPerSecond)}** | ${f1(l.perStreamTokensPerSecond)} | ` +
+        `${f1(l.ttftMs.p50)} / ${f1(l.ttftMs.p99)} | ${f1(l.itlMs.p50)} / ${f1(l.itlMs.p99)} | ${f1(l.tpotMs.p50)} | ` +
+        `${f2(l.e2eMs.p50 / 1000)} / ${f2(l.e2eMs.p99 / 1000)} | ${mib(l.serverPeakRssBytes)} | ${el ? f1(el.p99Ms) : '–'} |`,
+    );
+  }
+  return rows;
+}
+
+function baselineTable(r: BenchResult): string[] {
+  const tjs = tjsOf(r);
+  const rows = ['| runner | what | output tok/s | notes |', '|---|---|---:|---|'];
+  const c1 = level(r, 1);
+  const c16 = level(r, 16);
+  if (c1) rows.push(`| this server | 1 stream over HTTP | ${f1(c1.tokensPerSecond)} | TTFT p50 ${f1(c1.ttftMs.p50)} ms, ITL p50 ${f1(c1.itlMs.p50)} ms |`);
+  if (c16) rows.push(`| this server | 16 streams over HTTP | ${f1(c16.tokensPerSecond)} | end-to-end p50 ${f2(c16.e2eMs.p50 / 1000)} s |`);
+  for (const x of r.raw.runs.filter((y) => y.label.startsWith('batch'))) {
+    rows.push(`| raw onnxruntime loop | batch ${x.batch}, in process | ${f1(x.tokensPerSecond)} | prefill ${f2(x.prefillSeconds)} s, decode step ${f1(x.decodeStepMs)} ms; peak RSS ${mib(r.raw.peakRssBytes)} |`);
+  }
+  if (tjs) {
+    rows.push(`| transformers.js ${r.machine.transformersJs} | 1 request (\`generate\`) | ${f1(tjs.singleTokensPerSecond)} | median of ${tjs.requests} requests; peak RSS ${mib(tjs.peakRssBytes)} |`);
+    rows.push(
+      `| transformers.js | ${tjs.requests} requests arriving together, served one after another | ${f1(tjs.sequentialTokensPerSecond)} | ` +
+        `TTFT p50 / p99 ${f2(tjs.ttftMs.p50 / 1000)} / ${f2(tjs.ttftMs.p99 / 1000)} s, end-to-end p99 ${f2(tjs.e2eMs.p99 / 1000)} s |`,
+    );
+  } else if ('error' in r.tjs) {
+    rows.push(`| transformers.js | – | – | failed: ${r.tjs.error.slice(0, 200)} |`);
+  }
+  if (r.roofline) rows.push(`| roofline | batch-1 decode, memory bandwidth bound | ${f1(r.roofline.tokensPerSecond)} | ${r.roofline.note} |`);
+  return rows;
+}
+
+function targetRows(r: BenchResult): string[] {
+  const rows = ['| target | figure | wanted | met |', '|---|---:|---:|:---:|'];
+  for (const t of r.targets) {
+    const unit = t.target.endsWith('ms') ? ' ms' : 'x';
+    rows.push(`| ${t.what} | ${f2(t.figure)}${unit} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} |`);
+  }
+  return rows;
+}
+
+function contextRows(r: BenchResult): string[] {
+  const rows = ['| context (prompt tokens) | this server: ms per token | raw loop: ms per decode step | server TTFT (prefill) s | raw prefill s |', '|---:|---:|---:|---:|---:|'];
+  for (const c of r.context) rows.push(`| ${c.context} | ${f1(c.httpDecodeMs)} | ${f1(c.rawDecodeMs)} | ${f2(c.httpTtftMs / 1000)} | ${f2(c.rawPrefillSeconds)} |`);
+  return rows;
+}
+
+function otherRows(r: BenchResult): string[] {
+  const out: string[] = [];
+  const b = r.bandwidth;
+  if (b) {
+    out.push(
+      `- Memory copy bandwidth (Buffer.copy of ${mib(b.bufferBytes)}): ${gbs(b.copyOneThread)} copied on one thread, ${gbs(b.copyAllThreads)} on ${b.threads} threads; ` +
+        `memory traffic ${gbs(b.trafficBytesPerSecond)} (read + write, STREAM's convention).`,
+    );
+  }
+  if (r.roofline) {
+    out.push(
+      `- Roofline: a batch-1 decode step reads ${mib(r.model.bytes.bytesPerToken)} of weights (all but the embedding table, of which one row) → ` +
+        `${f1(r.roofline.msPerToken)} ms per token at best, ${f1(r.roofline.tokensPerSecond)} tokens/s. ` +
+        `Raw loop batch 1 decode step: ${f1(raw(r, 1)?.decodeStepMs)} ms; this server: ITL p50 ${f1(level(r, 1)?.itlMs.p50)} ms.`,
+    );
+  }
+  out.push(`- Server memory: ${mib(r.http.idleRssBytes)} resident after loading, ${mib(r.http.peakRssBytes)} peak (VmHWM, whole life, model worker thread included).`);
+  const el = r.http.eventLoop['16'];
+  if (el) {
+    out.push(
+      `- Event-loop delay under 16 streams: p50 ${f1(el.p50Ms)} ms, p99 ${f1(el.p99Ms)} ms, max ${f1(el.maxMs)} ms — perf_hooks.monitorEventLoopDelay at ${el.resolutionMs} ms ` +
+        `resolution, preloaded into the server process (bench/lib/server-probe.mjs), interval minus resolution. The server's own ` +
+        `\`nemotron_nodejs_eventloop_lag_p99_seconds\` (prom-client, 10 ms sampling, reset at each scrape, interval not minus resolution) read ${f1(el.promP99Ms)} ms over the same window.`,
+    );
+  }
+  const s = r.score;
+  out.push(
+    s.available
+      ? `- Reward scoring (bench/score.ts on models/reward): ${Object.entries(s.pairsPerSecond).map(([k, v]) => `${k} ${f1(v)} pairs/s`).join(', ')}` +
+          (s.ratio !== undefined ? `; batched / one at a time ${f2(s.ratio)}x.` : '.')
+      : `- Reward scoring: not measured (${s.note}).`,
+  );
+  const tjs = tjsOf(r);
+  if (tjs) {
+    out.push(
+      `- transformers.js check: ${tjs.kvCheck.runCalls} session runs for ${tjs.outputTokens} tokens (prompt step width ${tjs.kvCheck.prefillWidth}, then widths ${tjs.kvCheck.decodeWidths.join(',')} over a past that ` +
+        `${tjs.kvCheck.pastGrows ? 'grows by one each step' : 'does NOT grow'}): ${tjs.kvCheck.usesKvCache ? 'it uses the KV cache' : 'it does NOT use the KV cache'}; ` +
+        `its greedy tokens ${tjs.sameTokensAsRawLoop === null ? 'were not compared' : tjs.sameTokensAsRawLoop ? 'equal' : 'DIFFER from'} the raw loop's on the same prompt (same onnx/model.onnx). Model load ${f1(tjs.loadSeconds)} s.`,
+    );
+  }
+  if (r.gpuCopy && !('error' in r.gpuCopy)) {
+    for (const k of r.gpuCopy.kvShare) {
+      out.push(`- GPU, ${k.concurrency} streams: KV cache host↔device copy ≈ ${f1(k.copyMs)} ms of a ${f1(k.stepMs)} ms decode step (${(k.share * 100).toFixed(0)}%), ${mib(k.kvBytesPerStep)} moved per step.`);
+    }
+  }
+  for (const n of r.notes) out.push(`- ${n}`);
+  return out;
+}
+
+/** One run's section of BENCHMARKS.md. */
+export function runSection(r: BenchResult, chartFile?: string): string[] {
+  return [
+    ...machineSection(r),
+    '',
+    '### Targets',
+    '',
+    ...targetRows(r),
+    '',
+    '### Streaming over HTTP, by concurrency',
+    '',
+    ...levelTable(r),
+    '',
+    '### Baselines (same model files, same run)',
+    '',
+    ...baselineTable(r),
+    '',
+    ...(chartFile ? [`![output tokens/s against concurrency](${chartFile})`, ''] : []),
+    '### Decode cost against context',
+    '',
+    ...contextRows(r),
+    '',
+    '### Other figures',
+    '',
+    ...otherRows(r),
+    '',
+  ];
+}
