@@ -1,6 +1,7 @@
 import type { ModelSpec } from './model-loader.ts';
 import type { ExecutionOptions } from './model-session.ts';
 import type { StepReport } from './step-loop.ts';
+import { endWithoutTokens } from './events.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
@@ -150,7 +151,7 @@ export class Engine {
       return;
     }
     this.queue.splice(this.queue.indexOf(t), 1);
-    for (let i = 0; i < t.request.n; i++) this.deliver(t, endEvent(t.request, i, 'abort'));
+    for (let i = 0; i < t.request.n; i++) this.deliver(t, endWithoutTokens(t.request, i, 'abort'));
   }
 
   /** A snapshot of running/waiting/KV and step timings. */
@@ -195,7 +196,7 @@ export class Engine {
     for (const t of [...this.tracked.values()]) {
       if (!t.forwarded) continue;
       t.channel.push({ type: 'error', message: 'the model worker crashed; the request was not completed', code: 'worker_crashed' });
-      for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endEvent(t.request, i, 'error'));
+      for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endWithoutTokens(t.request, i, 'error'));
     }
     this.last = { running: 0, waiting: 0, kvUsedTokens: 0 };
   }
@@ -242,16 +243,4 @@ export class Engine {
       this.host.post({ type: 'generate', id: head.id, request: head.request });
     }
   }
-}
-
-function endEvent(request: GenerationRequest, index: number, reason: 'abort' | 'error'): GenerationEvent {
-  return {
-    type: 'end',
-    index,
-    finishReason: reason,
-    text: '',
-    promptTokens: request.promptTokenIds.length,
-    completionTokens: 0,
-    cumulativeLogprob: 0,
-  };
 }

@@ -4,6 +4,7 @@ import type { ModelSession } from './model-session.ts';
 import { Scheduler, type SchedulerLimits, type StepPlan } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 import type { GenerationEvent, GenerationRequest, StepStats } from './types.ts';
+import { endWithoutTokens } from './events.ts';
 
 /** An event addressed to one request. */
 export interface AddressedEvent {
@@ -224,16 +225,4 @@ export class StepLoop {
       kvUsedTokens: this.decode.usedTokens + (this.groupBatch?.usedTokens ?? 0),
     });
   }
-}
-
-function endWithoutTokens(request: GenerationRequest, index: number, reason: 'abort' | 'error'): GenerationEvent {
-  return {
-    type: 'end',
-    index,
-    finishReason: reason,
-    text: '',
-    promptTokens: request.promptTokenIds.length,
-    completionTokens: 0,
-    cumulativeLogprob: 0,
-  };
 }

@@ -70,8 +70,8 @@ interface CallState {
   argsStart: number;
   argsEnd: number;
   argsEmitted: number;
-  /** Arguments given as a JSON string (decoded once complete). */
-  argsIsString: boolean;
+  /** Arguments are an object or array, streamed as they arrive; else (a string, decoded, or a scalar) sent whole. */
+  argsStreams: boolean;
   /** Index among the calls once started (emitted), else -1. */
   index: number;
 }
@@ -108,8 +108,9 @@ export class ToolCallStreamParser {
   /** Ends the text; returns the last events (anything held back that is not a call becomes content). */
   finish(): ToolStreamEvent[] {
     this.run(true);
-    if (this.mode === 'json' && this.call && this.call.index === -1) this.fail(this.call.start);
-    else if (this.mode === 'json' && this.calls.length === 0) this.toContent(0);
+    if (this.mode === 'detect') this.fail(0); // blank text
+    else if (this.mode === 'json' && this.call && this.call.index === -1) this.failCall(this.call.start);
+    else if (this.mode === 'json' && this.calls.length === 0) this.fail(0);
     return this.take();
   }
 
@@ -161,10 +162,6 @@ export class ToolCallStreamParser {
     this.emitContent(this.text.slice(from), this.text.length);
   }
 
-  private toContent(from: number): void {
-    this.fail(from);
-  }
-
   private scan(): void {
     const text = this.text;
     while (this.mode === 'json' && this.pos < text.length) {
@@ -205,12 +202,16 @@ export class ToolCallStreamParser {
       this.stringStart = i;
       if (call && depth === this.callDepth) {
         if (call.expectKey) call.keyStart = i;
-        else if (call.valueStart < 0) this.valueBegins(call, i, true);
+        else this.valueChar(call, i);
       }
       return;
     }
     if (c === '{' || c === '[') {
-      if (call && depth === this.callDepth && !call.expectKey && call.valueStart < 0) this.valueBegins(call, i, false);
+      if (call && depth === this.callDepth) {
+        if (call.expectKey) return this.failCall(i);
+        this.valueChar(call, i);
+        if (this.mode !== 'json') return;
+      }
       this.stack.push(c);
       return;
     }
@@ -220,7 +221,7 @@ export class ToolCallStreamParser {
       if (call && this.stack.length === this.callDepth) this.valueEnds(call, i + 1); // a nested value closed
       else if (call && this.stack.length === this.callDepth - 1) {
         this.valueEnds(call, i); // scalar value ended by '}'
-        this.endCall(call, i);
+        this.endCall(call);
       }
       return;
     }
@@ -234,7 +235,13 @@ export class ToolCallStreamParser {
       call.expectKey = true;
       call.key = undefined;
     } else if (call.expectKey) this.failCall(i);
-    else if (call.valueStart < 0) this.valueBegins(call, i, false);
+    else this.valueChar(call, i);
+  }
+
+  /** A character at call depth in value position: the value's first one, or (after it ended) an error. */
+  private valueChar(call: CallState, i: number): void {
+    if (call.valueStart === -1) this.valueBegins(call, i);
+    else if (call.valueStart === -2) this.failCall(i);
   }
 
   private topLevel(c: string, i: number): void {
@@ -260,7 +267,7 @@ export class ToolCallStreamParser {
       argsStart: -1,
       argsEnd: -1,
       argsEmitted: -1,
-      argsIsString: false,
+      argsStreams: false,
       index: -1,
     };
   }
@@ -272,12 +279,13 @@ export class ToolCallStreamParser {
     else if (call.valueStart === this.stringStart) this.valueEnds(call, i + 1);
   }
 
-  private valueBegins(call: CallState, i: number, isString: boolean): void {
+  private valueBegins(call: CallState, i: number): void {
     call.valueStart = i;
     if (call.key !== undefined && ARG_KEYS.has(call.key) && call.argsStart < 0) {
       call.argsStart = i;
       call.argsEmitted = i;
-      call.argsIsString = isString;
+      const first = this.text[i];
+      call.argsStreams = first === '{' || first === '[';
     }
   }
 
@@ -307,15 +315,17 @@ export class ToolCallStreamParser {
     this.emitArguments(this.pos);
   }
 
-  /** Emits the call's arguments text read up to offset `upTo` (object/array values stream; strings wait). */
+  /** Emits the call's arguments text read up to offset `upTo` (object/array values stream, others go whole). */
   private emitArguments(upTo: number): void {
     const call = this.call;
     if (!call || call.index < 0 || call.argsStart < 0) return;
     const end = call.argsEnd >= 0 ? call.argsEnd : upTo;
-    if (call.argsIsString) {
+    if (!call.argsStreams) {
       if (call.argsEnd < 0 || call.argsEmitted >= call.argsEnd) return;
       call.argsEmitted = call.argsEnd;
-      this.addArguments(call, decodeJsonString(this.text.slice(call.argsStart, call.argsEnd)) ?? '');
+      const raw = this.text.slice(call.argsStart, call.argsEnd);
+      // A string holding the arguments' JSON is unwrapped; any other scalar is kept as written.
+      this.addArguments(call, raw.startsWith('"') ? (decodeJsonString(raw) ?? '') : raw);
       return;
     }
     if (end <= call.argsEmitted) return;
@@ -330,11 +340,10 @@ export class ToolCallStreamParser {
     this.out.push({ type: 'arguments', index: call.index, text });
   }
 
-  private endCall(call: CallState, i: number): void {
+  private endCall(call: CallState): void {
     if (call.name === undefined) return this.failCall(call.start);
     if (call.argsStart < 0) this.addArguments(call, '{}');
     this.call = undefined;
-    void i;
   }
 
   private failCall(at: number): void {
