@@ -1,13 +1,18 @@
 /**
  * `npm run bench`: the server against a raw onnxruntime-node loop and transformers.js on the same model
- * files, in one run (see docs/BENCHMARKS.md for what each figure means). Progress goes to stderr; the
- * results go to bench/results/<time>-<mode>.json and bench/latest/<mode>.json, and docs/BENCHMARKS.md and
+ * files, in one run (docs/BENCHMARKS.md says what each figure means). Progress goes to stderr; results go
+ * to bench/results/<time>-<mode>.json and bench/latest/<mode>.json, and docs/BENCHMARKS.md and
  * docs/bench-throughput.svg are rewritten from the latest results. Not a test: figures depend on the
  * machine and on what else runs on it.
  *
+ * Load on a shared machine drifts by 2x within a minute, so the runners are not measured one after the
+ * other: the server, the raw loop and transformers.js each live in their own process for the whole run,
+ * and their runs alternate in rounds (raw batch 1, transformers.js, HTTP 1 stream, HTTP 16 streams, raw
+ * batch 16, a share of transformers.js's 16 requests; again). Each figure is a median over its rounds.
+ *
  * Flags: --quick (every section smaller, < 2 min), --gpu (cuda provider, models/bench-gpu), --model DIR,
- *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip raw,tjs,context,score,bandwidth,
- *        --no-docs, --docs-only, --server-node-flags "--cpu-prof --cpu-prof-dir=DIR" (profiling).
+ *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip tjs,context,score,bandwidth,
+ *        --no-docs, --docs-only, --server-node-flags="--cpu-prof --cpu-prof-dir=DIR" (profiling).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,13 +21,15 @@ import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readModelFolder } from '../src/runtime/model-loader.ts';
-import { runBaselineChild } from './lib/child.ts';
-import { writeDocs, saveLatest } from './lib/docs.ts';
-import { promptIds, runLevel, streamCompletion, type LevelResult } from './lib/load.ts';
+import type { TjsRequestTiming, TjsServeResult } from './baseline-child.ts';
+import { BaselineProcess } from './lib/child.ts';
+import { saveLatest, writeDocs } from './lib/docs.ts';
+import { levelFigures, promptIds, runWave, streamCompletion, type Wave } from './lib/load.ts';
 import { copyBandwidth, machineInfo, modelBytes } from './lib/machine.ts';
 import { evaluateTargets } from './lib/report.ts';
-import { promGauge, startServer, type ServerHandle } from './lib/server.ts';
+import { promGauge, startServer, type EventLoopDelay, type ServerHandle } from './lib/server.ts';
 import { median, summarize } from './lib/stats.ts';
+import type { RawLoopResult } from './raw-loop.ts';
 import type { BenchMode, BenchResult, ContextFigure, RawFigure, ScoreFigure, TjsFigure } from './lib/types.ts';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -50,16 +57,22 @@ if (values['docs-only']) {
 
 const quick = values.quick!;
 const gpu = values.gpu!;
-const mode: BenchMode = `${gpu ? 'gpu' : 'cpu'}${quick ? '-quick' : ''}` as BenchMode;
+const mode = `${gpu ? 'gpu' : 'cpu'}${quick ? '-quick' : ''}` as BenchMode;
 const skip = new Set(values.skip!.split(',').map((s) => s.trim()).filter(Boolean));
 const threads = Number(values.threads);
-/** Sizes of each mode. Full CPU: ~10 minutes on 2 cores, most of it transformers.js serving 16 requests in turn. */
+/**
+ * Sizes. Full CPU: ~6-10 minutes on 2 cores, depending on the machine's other load. rounds: rounds of
+ * (raw batch 1, transformers.js 1 request, HTTP 1 stream, HTTP 16 streams, raw batch 16, a share of the
+ * 16 requests transformers.js serves in turn); ctxRounds: rounds of the context sweep; waves: waves of
+ * the other levels (4, 64).
+ */
 const preset = quick
-  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], waves: { 1: 2 } as Record<number, number>, rawReps: 1, tjsRequests: 16, contexts: [128, 512, 2048], ctxTokens: 12, scorePairs: 16 }
-  : { prompt: 64, tokens: 128, levels: [1, 4, 16, 64], waves: { 1: 3, 4: 2 } as Record<number, number>, rawReps: 2, tjsRequests: 16, contexts: [128, 512, 2048], ctxTokens: 32, scorePairs: 48 };
+  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], rounds: 2, waves: 1, ctxRounds: 1, contexts: [128, 512, 2048], ctxTokens: 12, tjsRequests: 16, scorePairs: 16 }
+  : { prompt: 64, tokens: 128, levels: [1, 4, 16, 64], rounds: 6, waves: 2, ctxRounds: 3, contexts: [128, 512, 2048], ctxTokens: 32, tjsRequests: 16, scorePairs: 48 };
 const P = Number(values.prompt ?? (gpu && !quick ? 128 : preset.prompt));
 const N = Number(values.tokens ?? preset.tokens);
-const levels = values.levels ? values.levels.split(',').map(Number) : preset.levels;
+const levels = (values.levels ? values.levels.split(',').map(Number) : preset.levels).sort((a, b) => a - b);
+/** --gpu builds the bench architecture at GPU size: hidden 2048, 16 layers, float16 (~1.5B parameters). */
 const GPU_MODEL_SETS = ['hiddenSize=2048', 'intermediateSize=8192', 'numLayers=16', 'numHeads=32', 'numKvHeads=8', 'dtype=float16'];
 const modelDir = resolve(REPO, values.model ?? join('models', gpu ? 'bench-gpu' : 'bench'));
 const provider: 'cpu' | 'cuda' = gpu ? 'cuda' : 'cpu';
@@ -67,14 +80,14 @@ const provider: 'cpu' | 'cuda' = gpu ? 'cuda' : 'cpu';
 const t0 = performance.now();
 const progress = (msg: string) => process.stderr.write(`[bench +${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
 const notes: string[] = [];
+const rel = (p: string) => relative(REPO, p);
 
-/** Builds the bench model (or the GPU variant) when it is missing or stale. */
+/** Builds the bench model (or its GPU variant) when it is missing or stale. */
 function ensureModel(): void {
-  const isPreset = values.model === undefined;
-  if (!isPreset) return;
+  if (values.model !== undefined) return;
   const args = ['--import', 'tsx', join(REPO, 'scripts', 'build-models.ts'), '--only', 'bench', '--if-missing'];
   if (gpu) args.push(...GPU_MODEL_SETS.flatMap((s) => ['--set', s]), '--as', 'bench-gpu');
-  progress(`checking ${relative(REPO, modelDir)} (built if missing)…`);
+  progress(`checking ${rel(modelDir)} (built if missing)…`);
   const r = spawnSync(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error('building the bench model failed');
 }
@@ -95,116 +108,26 @@ const onnxPath = readModelFolder(modelDir).onnxPath;
 const modelName = basename(modelDir);
 const eos = new Set([config.eos_token_id].flat());
 const machine = machineInfo();
-progress(`${mode} run on ${machine.gpu ?? machine.cpuModel} (${machine.cpus} CPUs, load ${machine.loadAvgStart[0]}); model ${relative(REPO, modelDir)}; prompt ${P}, output ${N}, levels ${levels.join(',')}`);
+progress(`${mode} run on ${machine.gpu ?? machine.cpuModel} (${machine.cpus} CPUs, load ${machine.loadAvgStart[0]}); model ${rel(modelDir)}; prompt ${P}, output ${N}, levels ${levels.join(',')}`);
 
-// ---- bandwidth and roofline ----------------------------------------------------------------------
+// ---- bandwidth and roofline (nothing else running yet) --------------------------------------------
 
 const bytes = modelBytes(modelDir, onnxPath);
 let bandwidth: BenchResult['bandwidth'] = null;
 let roofline: BenchResult['roofline'] = null;
 if (!skip.has('bandwidth')) {
-  progress('measuring memory copy bandwidth…');
+  progress('memory copy bandwidth…');
   bandwidth = await copyBandwidth(quick ? 128 * 2 ** 20 : 256 * 2 ** 20);
   if (!gpu) {
     const s = bytes.bytesPerToken / bandwidth.trafficBytesPerSecond;
     roofline = { tokensPerSecond: 1 / s, msPerToken: s * 1000, note: `${(bytes.bytesPerToken / 2 ** 20).toFixed(0)} MiB per token / ${(bandwidth.trafficBytesPerSecond / 1e9).toFixed(1)} GB/s` };
-    progress(`roofline: ${roofline.msPerToken.toFixed(1)} ms/token (${roofline.tokensPerSecond.toFixed(1)} tok/s) at batch 1`);
+    progress(`  roofline ${roofline.msPerToken.toFixed(1)} ms/token (${roofline.tokensPerSecond.toFixed(1)} tok/s) at batch 1`);
   } else {
-    notes.push('No roofline on GPU: host memory bandwidth says nothing about the device; compare the batch-1 ITL with the GPU memory bandwidth by hand.');
+    notes.push('No roofline in GPU mode: host memory bandwidth says nothing about the device; compare the batch-1 ITL with the GPU memory bandwidth by hand.');
   }
 }
 
-// ---- raw onnxruntime loop ------------------------------------------------------------------------
-
-interface RawChildRun { label: string; batch: number; promptTokens: number; outputTokens: number; seconds: number; prefillSeconds: number; decodeStepMs: number[]; row0Tokens: number[] }
-let rawRuns: RawChildRun[] = [];
-let rawPeak: number | null = null;
-const rawFigures: RawFigure[] = [];
-if (!skip.has('raw')) {
-  progress('raw onnxruntime loop (child process)…');
-  const runs = [
-    { label: 'batch 1', batch: 1, promptTokens: P, outputTokens: N, prompt: promptIds(P, 0), reps: preset.rawReps },
-    { label: 'batch 16', batch: 16, promptTokens: P, outputTokens: N, prompt: promptIds(P, 0) },
-    ...(skip.has('context') ? [] : preset.contexts.map((c) => ({ label: `context ${c}`, batch: 1, promptTokens: c, outputTokens: preset.ctxTokens + 1, prompt: promptIds(c, 1) }))),
-  ];
-  const res = await runBaselineChild<{ runs: RawChildRun[]; memory: { hwm: number } | null }>(REPO, { task: 'raw', onnxPath, threads, provider, runs });
-  rawRuns = res.runs;
-  rawPeak = res.memory?.hwm ?? null;
-  for (const label of [...new Set(rawRuns.map((r) => r.label))]) {
-    const rs = rawRuns.filter((r) => r.label === label);
-    const first = rs[0]!;
-    rawFigures.push({
-      label,
-      batch: first.batch,
-      promptTokens: first.promptTokens,
-      outputTokens: first.outputTokens,
-      reps: rs.length,
-      tokensPerSecond: rs.reduce((a, r) => a + r.batch * r.outputTokens, 0) / rs.reduce((a, r) => a + r.seconds, 0),
-      prefillSeconds: median(rs.map((r) => r.prefillSeconds)),
-      decodeStepMs: median(rs.flatMap((r) => r.decodeStepMs)),
-    });
-  }
-}
-
-// ---- transformers.js -----------------------------------------------------------------------------
-
-interface TjsChild {
-  loadSeconds: number;
-  totalSeconds: number;
-  requests: Array<{ startedMs: number; seconds: number; tokenMs: number[]; tokens?: number[]; generated: number }>;
-  kvCheck: { runCalls: number; prefillWidth: number; decodeWidths: number[]; pastLengths: number[] };
-  memory: { hwm: number } | null;
-}
-let tjs: TjsFigure | { error: string } = { error: 'skipped' };
-if (!skip.has('tjs')) {
-  progress(`transformers.js: ${preset.tjsRequests} requests arriving together, served one after another (child process)…`);
-  try {
-    const prompts = Array.from({ length: preset.tjsRequests }, (_, i) => promptIds(P, i));
-    const res = await runBaselineChild<TjsChild>(REPO, { task: 'tjs', modelDir, device: provider, prompts, outputTokens: N, threads });
-    tjs = tjsFigure(res);
-    progress(`transformers.js: ${tjs.singleTokensPerSecond.toFixed(1)} tok/s one request, ${tjs.sequentialTokensPerSecond.toFixed(1)} tok/s for ${tjs.requests} in turn; KV cache used: ${tjs.kvCheck.usesKvCache}; same tokens as the raw loop: ${tjs.sameTokensAsRawLoop}`);
-  } catch (err) {
-    tjs = { error: (err as Error).message };
-    progress(`transformers.js failed: ${(err as Error).message.slice(0, 500)}`);
-  }
-}
-
-function tjsFigure(res: TjsChild): TjsFigure {
-  const reqs = res.requests;
-  const pl = res.kvCheck.pastLengths;
-  const pastGrows = pl.length > 1 && pl.every((p, i) => p === (i === 0 ? 0 : P + i - 1));
-  const generated = reqs.reduce((a, r) => a + r.generated, 0);
-  const rawTokens = rawRuns.find((r) => r.label === 'batch 1')?.row0Tokens;
-  let same: boolean | null = null;
-  if (rawTokens && reqs[0]?.tokens) {
-    // transformers.js runs with min_new_tokens (EOS banned); compare up to the raw loop's first EOS.
-    const stop = rawTokens.findIndex((t) => eos.has(t));
-    const n = stop < 0 ? rawTokens.length : stop;
-    same = rawTokens.slice(0, n).every((t, i) => reqs[0]!.tokens![i] === t);
-  }
-  return {
-    requests: reqs.length,
-    promptTokens: P,
-    outputTokens: N,
-    loadSeconds: res.loadSeconds,
-    singleTokensPerSecond: median(reqs.map((r) => r.generated / r.seconds)),
-    sequentialTokensPerSecond: generated / res.totalSeconds,
-    ttftMs: summarize(reqs.map((r) => r.startedMs + r.tokenMs[0]!)),
-    itlMs: summarize(reqs.flatMap((r) => r.tokenMs.slice(1).map((ms, k) => ms - r.tokenMs[k]!))),
-    e2eMs: summarize(reqs.map((r) => r.startedMs + r.seconds * 1000)),
-    kvCheck: {
-      runCalls: res.kvCheck.runCalls,
-      prefillWidth: res.kvCheck.prefillWidth,
-      decodeWidths: res.kvCheck.decodeWidths,
-      pastGrows,
-      usesKvCache: pastGrows && res.kvCheck.runCalls === N && res.kvCheck.decodeWidths.length === 1 && res.kvCheck.decodeWidths[0] === 1,
-    },
-    sameTokensAsRawLoop: same,
-    peakRssBytes: res.memory?.hwm ?? null,
-  };
-}
-
-// ---- the server over HTTP ------------------------------------------------------------------------
+// ---- the three runners, each in its own process ------------------------------------------------------
 
 const serverArgs = [
   '--model', modelDir,
@@ -213,56 +136,172 @@ const serverArgs = [
   ...(threads ? ['--threads', String(threads)] : []),
   ...(gpu ? ['--execution-provider', 'cuda'] : []),
 ];
-const http: BenchResult['http'] = { levels: [], idleRssBytes: null, peakRssBytes: null, eventLoop: {} };
-const context: ContextFigure[] = [];
+const shownArgs = serverArgs.map((a) => (a === modelDir ? rel(a) : a));
+progress(`starting the server (src/main.ts ${shownArgs.join(' ')}), the raw loop and transformers.js (child processes)…`);
+const rawProc = BaselineProcess.start(REPO, 'raw loop');
+const tjsProc = skip.has('tjs') ? undefined : BaselineProcess.start(REPO, 'transformers.js');
+const nodeFlags = values['server-node-flags']!.split(' ').filter(Boolean);
+const [server] = await Promise.all([
+  startServer({ repoRoot: REPO, args: serverArgs, nodeFlags }),
+  rawProc.call('raw.open', { onnxPath, threads, provider }),
+]);
+let tjsError: string | undefined;
+let tjsLoadSeconds = NaN;
+if (tjsProc) {
+  try {
+    tjsLoadSeconds = (await tjsProc.call<{ loadSeconds: number }>('tjs.open', { modelDir, device: provider, threads })).loadSeconds;
+  } catch (err) {
+    tjsError = (err as Error).message;
+    progress(`transformers.js failed to load: ${tjsError.slice(0, 400)}`);
+  }
+}
+const tjsOk = () => tjsProc !== undefined && tjsError === undefined;
+const idleRss = server.memory()?.rss ?? null;
+progress(`server ready at ${server.url} (pid ${server.pid}, ${((idleRss ?? 0) / 2 ** 20).toFixed(0)} MiB resident)`);
 
-async function promP99Ms(server: ServerHandle): Promise<number> {
-  const text = await fetch(`${server.url}/metrics`).then((r) => r.text());
+// ---- helpers ------------------------------------------------------------------------------------------
+
+const rawRuns: Array<RawLoopResult & { label: string }> = [];
+async function raw(label: string, batch: number, promptTokens: number, outputTokens: number, seed: number): Promise<RawLoopResult> {
+  const r = await rawProc.call<RawLoopResult>('raw.run', { batch, promptTokens, outputTokens, prompt: promptIds(promptTokens, seed) });
+  rawRuns.push({ ...r, label });
+  progress(`  raw loop ${label}: ${r.tokensPerSecond.toFixed(1)} tok/s (decode step ${median(r.decodeStepMs).toFixed(1)} ms)`);
+  return r;
+}
+
+const tjsSingles: number[] = [];
+/** The 16 requests transformers.js serves one after another (in shares, between the other runners' runs). */
+const tjsSixteen: TjsRequestTiming[] = [];
+let tjsCalls: TjsServeResult['calls'] = [];
+async function tjsServe(prompts: number[][]): Promise<TjsServeResult | undefined> {
+  if (!tjsOk()) return undefined;
+  try {
+    const r = await tjsProc!.call<TjsServeResult>('tjs.serve', { prompts, outputTokens: N });
+    return r;
+  } catch (err) {
+    tjsError = (err as Error).message;
+    progress(`transformers.js failed: ${tjsError.slice(0, 400)}`);
+    return undefined;
+  }
+}
+
+const waves = new Map<number, Wave[]>();
+const rssPeak = new Map<number, number>();
+const eventLoop = new Map<number, EventLoopDelay & { promP99Ms: number }>();
+let seed = 1000;
+
+async function promP99Ms(s: ServerHandle): Promise<number> {
+  const text = await fetch(`${s.url}/metrics`).then((r) => r.text());
   return promGauge(text, 'nemotron_nodejs_eventloop_lag_p99_seconds') * 1000;
 }
 
-progress(`starting the server: src/main.ts ${serverArgs.map((a) => (a === modelDir ? relative(REPO, a) : a)).join(' ')}`);
-const nodeFlags = values['server-node-flags']!.split(' ').filter(Boolean);
-const server = await startServer({ repoRoot: REPO, args: serverArgs, nodeFlags });
+/** One timed wave of `c` streams, with the server's RSS and event-loop delay over it. */
+async function wave(c: number): Promise<Wave> {
+  await promP99Ms(server); // a scrape resets prom-client's event-loop histogram
+  await server.resetEventLoop();
+  const stopRss = server.sampleRss();
+  const w = await runWave({ url: server.url, model: modelName, concurrency: c, promptTokens: P, outputTokens: N, promptSeed: (seed += 100) });
+  rssPeak.set(c, Math.max(rssPeak.get(c) ?? 0, stopRss()));
+  const el = { ...(await server.readEventLoop()), promP99Ms: await promP99Ms(server) };
+  const prev = eventLoop.get(c);
+  if (!prev || el.p99Ms > prev.p99Ms) eventLoop.set(c, el); // the worst wave's
+  waves.set(c, [...(waves.get(c) ?? []), w]);
+  const tok = w.timings.reduce((a, t) => a + t.completionTokens, 0);
+  const failed = w.timings.filter((t) => t.error);
+  progress(`  HTTP ${c} stream(s): ${(tok / w.seconds).toFixed(1)} tok/s, event-loop p99 ${el.p99Ms.toFixed(1)} ms${failed.length ? `, ${failed.length} FAILED: ${failed[0]!.error}` : ''}`);
+  return w;
+}
+
+/** Untimed: the first steps at a new batch size grow ONNX Runtime's arena. */
+async function warmHttp(c: number): Promise<void> {
+  await runWave({ url: server.url, model: modelName, concurrency: c, promptTokens: P, outputTokens: 2, promptSeed: (seed += 100) });
+}
+
+const context: ContextFigure[] = [];
+let serverPeak: number | null = null;
 try {
-  http.idleRssBytes = server.memory()?.rss ?? null;
-  progress(`server ready at ${server.url} (pid ${server.pid}, ${((http.idleRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB resident)`);
-  let seed = 1000;
-  for (const c of levels) {
-    // Warm-up wave: first steps at a new batch size grow ONNX Runtime's arena; not timed.
-    await runLevel({ url: server.url, model: modelName, concurrency: c, waves: 1, promptTokens: P, outputTokens: 2, promptSeed: (seed += 100) });
-    await promP99Ms(server); // resets prom-client's histogram
-    await server.resetEventLoop();
-    const stopRss = server.sampleRss();
-    const waves = preset.waves[c] ?? 1;
-    progress(`HTTP: ${c} concurrent stream(s), ${waves} wave(s) of prompt ${P} → ${N} tokens…`);
-    const l: LevelResult = await runLevel({ url: server.url, model: modelName, concurrency: c, waves, promptTokens: P, outputTokens: N, promptSeed: (seed += 100) });
-    l.serverPeakRssBytes = stopRss();
-    const el = await server.readEventLoop();
-    http.eventLoop[String(c)] = { ...el, promP99Ms: await promP99Ms(server) };
-    http.levels.push(l);
-    if (l.errors.length) progress(`  ${l.errors.length} request(s) failed: ${l.errors[0]}`);
-    progress(
-      `  ${l.tokensPerSecond.toFixed(1)} tok/s aggregate; TTFT p50 ${l.ttftMs.p50.toFixed(0)} ms; ITL p50 ${l.itlMs.p50.toFixed(1)} / p99 ${l.itlMs.p99.toFixed(1)} ms; ` +
-        `event-loop p99 ${el.p99Ms.toFixed(1)} ms; RSS ${((l.serverPeakRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
-    );
-  }
-  if (!skip.has('context')) {
-    for (const ctx of preset.contexts) {
-      progress(`HTTP: decode at context ${ctx} (one stream, ${preset.ctxTokens} tokens)…`);
-      const t = await streamCompletion(server.url, { model: modelName, prompt: promptIds(ctx, 1), max_tokens: preset.ctxTokens, temperature: 0, ignore_eos: true });
-      if (t.error) throw new Error(`context ${ctx}: ${t.error}`);
-      const gaps = t.chunkMs.slice(1).map((ms, k) => ms - t.chunkMs[k]!);
-      const r = rawFigures.find((x) => x.label === `context ${ctx}`);
-      context.push({ context: ctx, decodeTokens: preset.ctxTokens, httpDecodeMs: median(gaps), httpTtftMs: t.ttftMs, rawDecodeMs: r?.decodeStepMs ?? NaN, rawPrefillSeconds: r?.prefillSeconds ?? NaN });
-      progress(`  ${median(gaps).toFixed(1)} ms per token (raw loop ${r?.decodeStepMs.toFixed(1) ?? '–'} ms), TTFT ${(t.ttftMs / 1000).toFixed(2)} s`);
+  // ---- warm-up ----------------------------------------------------------------------------------------
+  progress('warm-up (untimed)…');
+  await rawProc.call('raw.run', { batch: 1, promptTokens: P, outputTokens: 3, prompt: promptIds(P, 0) });
+  await rawProc.call('raw.run', { batch: 16, promptTokens: P, outputTokens: 3, prompt: promptIds(P, 0) });
+  if (tjsOk()) await tjsProc!.call('tjs.serve', { prompts: [promptIds(P, 0)], outputTokens: 3 }).catch(() => undefined);
+  for (const c of levels) await warmHttp(c);
+
+  // ---- rounds: single stream and 16 streams, every runner in turn ----------------------------------
+  // Each round: raw batch 1, transformers.js 1 request, HTTP 1 stream, HTTP 16 streams, raw batch 16,
+  // and the next share of the 16 requests transformers.js serves one after another.
+  const tjs16 = Array.from({ length: preset.tjsRequests }, (_, i) => promptIds(P, i));
+  const share = Math.ceil(tjs16.length / preset.rounds);
+  for (let r = 0; r < preset.rounds; r++) {
+    progress(`round ${r + 1}/${preset.rounds}: prompt ${P} → ${N} tokens`);
+    if (levels.includes(1)) {
+      await raw('batch 1', 1, P, N, 0);
+      const t = await tjsServe([promptIds(P, 0)]);
+      if (t) {
+        tjsSingles.push(t.requests[0]!.generated / t.requests[0]!.seconds);
+        progress(`  transformers.js 1 request: ${tjsSingles.at(-1)!.toFixed(1)} tok/s`);
+      }
+      await wave(1);
+    }
+    if (levels.includes(16)) {
+      await wave(16);
+      await raw('batch 16', 16, P, N, 0);
+      const part = tjs16.slice(r * share, (r + 1) * share);
+      if (part.length) {
+        const t = await tjsServe(part);
+        if (t) tjsSixteen.push(...t.requests);
+        if (t && r === 0) tjsCalls = t.calls;
+      }
     }
   }
-  http.peakRssBytes = server.memory()?.hwm ?? null;
+
+  // ---- the other levels (HTTP only) ---------------------------------------------------------------
+  for (const c of levels.filter((x) => x !== 1 && x !== 16)) {
+    progress(`${c} streams: ${preset.waves} wave(s)`);
+    for (let w = 0; w < preset.waves; w++) await wave(c);
+  }
+
+  // ---- decode cost against context: raw and HTTP, in rounds ---------------------------------------
+  if (!skip.has('context')) {
+    const rounds = new Map<number, { http: number[]; ttft: number[]; raw: number[]; prefill: number[] }>();
+    for (let r = 0; r < preset.ctxRounds; r++) {
+      for (const ctx of preset.contexts) {
+        progress(`context ${ctx}, round ${r + 1}/${preset.ctxRounds}: one stream, ${preset.ctxTokens} tokens`);
+        const x = rounds.get(ctx) ?? { http: [], ttft: [], raw: [], prefill: [] };
+        const rr = await raw(`context ${ctx}`, 1, ctx, preset.ctxTokens + 1, 7 + r);
+        x.raw.push(median(rr.decodeStepMs));
+        x.prefill.push(rr.prefillSeconds);
+        const t = await streamCompletion(server.url, { model: modelName, prompt: promptIds(ctx, 7 + r), max_tokens: preset.ctxTokens, temperature: 0, ignore_eos: true });
+        if (t.error) throw new Error(`context ${ctx}: ${t.error}`);
+        const gap = median(t.chunkMs.slice(1).map((ms, k) => ms - t.chunkMs[k]!));
+        x.http.push(gap);
+        x.ttft.push(t.ttftMs);
+        progress(`  HTTP: ${gap.toFixed(1)} ms per token, TTFT ${(t.ttftMs / 1000).toFixed(2)} s`);
+        rounds.set(ctx, x);
+      }
+    }
+    for (const [ctx, x] of rounds) {
+      context.push({
+        context: ctx,
+        decodeTokens: preset.ctxTokens,
+        rounds: x.http.length,
+        httpDecodeMs: median(x.http),
+        httpTtftMs: median(x.ttft),
+        rawDecodeMs: median(x.raw),
+        rawPrefillSeconds: median(x.prefill),
+        httpDecodeMsRounds: x.http,
+        rawDecodeMsRounds: x.raw,
+      });
+    }
+  }
+  serverPeak = server.memory()?.hwm ?? null;
 } finally {
   const code = await server.stop();
   if (code !== 0) notes.push(`The server exited with code ${code} at the end of the run.`);
 }
+const rawMem = await rawProc.call<{ hwm: number } | null>('memory').catch(() => null);
+const tjsMem = tjsProc ? await tjsProc.call<{ hwm: number } | null>('memory').catch(() => null) : null;
+await Promise.all([rawProc.close(), tjsProc?.close()]);
 
 // ---- reward scoring (bench/score.ts) -------------------------------------------------------------
 
@@ -282,6 +321,7 @@ async function scoreSection(): Promise<ScoreFigure> {
       res({ code: c, out: o });
     });
   });
+  // score.ts prints one line per mode: "  <mode>   <x> pairs/s   <passes> passes, …".
   const pairsPerSecond: Record<string, number> = {};
   for (const m of out.matchAll(/^\s+(\S.*?)\s+([\d.]+) pairs\/s/gm)) pairsPerSecond[m[1]!.trim()] = Number(m[2]);
   const one = pairsPerSecond['one at a time'];
@@ -293,7 +333,7 @@ async function scoreSection(): Promise<ScoreFigure> {
   progress(`  ${Object.entries(pairsPerSecond).map(([k, v]) => `${k}: ${v} pairs/s`).join('; ')}`);
   return {
     available: true,
-    note: `bench/score.ts, ${preset.scorePairs} pairs of short conversations, 1 round${gpu ? ' (on CPU: score.ts has no provider flag)' : ''}`,
+    note: `bench/score.ts on models/reward, ${preset.scorePairs} pairs of short conversations, 1 round${gpu ? ', on CPU (score.ts has no provider flag)' : ''}`,
     pairsPerSecond,
     oneAtATime: one,
     batched,
@@ -302,22 +342,22 @@ async function scoreSection(): Promise<ScoreFigure> {
 }
 const score = await scoreSection();
 
-// ---- GPU: host↔device copies of the KV cache -------------------------------------------------------
+// ---- GPU: host↔device copies of the KV cache ---------------------------------------------------------
+
+const httpLevels = levels.filter((c) => waves.has(c)).map((c) => ({ ...levelFigures({ concurrency: c, promptTokens: P, outputTokens: N }, waves.get(c)!), serverPeakRssBytes: rssPeak.get(c) }));
 
 let gpuCopy: BenchResult['gpuCopy'];
 if (gpu) {
   progress('GPU: host↔device copy bandwidth…');
+  const proc = BaselineProcess.start(REPO, 'gpucopy');
   try {
-    const res = await runBaselineChild<{ sizes: Array<{ bytes: number; roundTripMs: number; bytesMovedPerSecond: number }> }>(REPO, {
-      task: 'gpucopy',
-      sizesBytes: [16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20],
-    });
+    const res = await proc.call<{ sizes: Array<{ bytes: number; roundTripMs: number; bytesMovedPerSecond: number }> }>('gpucopy', { sizesBytes: [16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20] });
     const bw = res.sizes.at(-1)!.bytesMovedPerSecond;
     const elem = config.nemotron_onnx?.dtype === 'float16' ? 2 : 4;
     const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
     const kvPerToken = config.num_hidden_layers * 2 * config.num_key_value_heads * headDim * elem;
-    const kvShare = http.levels.map((l) => {
-      // Each decode step sends the past in and gets the present back: 2 × the batch's cache, at the mean context.
+    const kvShare = httpLevels.map((l) => {
+      // Each decode step sends the past in and takes the present back: 2 × the batch's cache at the mean context.
       const kvBytesPerStep = 2 * l.concurrency * (P + N / 2) * kvPerToken;
       const copyMs = (kvBytesPerStep / bw) * 1000;
       return { concurrency: l.concurrency, kvBytesPerStep, copyMs, stepMs: l.tpotMs.p50, share: copyMs / l.tpotMs.p50 };
@@ -325,11 +365,75 @@ if (gpu) {
     gpuCopy = { sizes: res.sizes, kvShare };
   } catch (err) {
     gpuCopy = { error: (err as Error).message };
+  } finally {
+    await proc.close();
   }
 }
 
-// ---- results -------------------------------------------------------------------------------------
+// ---- figures --------------------------------------------------------------------------------------
 
+const rawFigures: RawFigure[] = [];
+for (const label of ['batch 1', 'batch 16']) {
+  const rs = rawRuns.filter((r) => r.label === label);
+  if (!rs.length) continue;
+  const tps = rs.map((r) => r.tokensPerSecond);
+  rawFigures.push({
+    label,
+    batch: rs[0]!.batch,
+    promptTokens: rs[0]!.promptTokens,
+    outputTokens: rs[0]!.outputTokens,
+    reps: rs.length,
+    tokensPerSecond: median(tps),
+    repTokensPerSecond: tps,
+    prefillSeconds: median(rs.map((r) => r.prefillSeconds)),
+    decodeStepMs: median(rs.flatMap((r) => r.decodeStepMs)),
+  });
+}
+
+function tjsFigure(): TjsFigure | { error: string } {
+  if (!tjsProc) return { error: 'skipped' };
+  if (tjsSixteen.length === 0) return { error: tjsError ?? 'not run (no 16-stream level)' };
+  const reqs = tjsSixteen;
+  const calls = tjsCalls;
+  const pastGrows = calls.length > 1 && calls.every((c, i) => c.past === (i === 0 ? 0 : P + i - 1));
+  const decodeWidths = [...new Set(calls.slice(1).map((c) => c.width))];
+  const rawTokens = rawRuns.find((r) => r.label === 'batch 1')?.row0Tokens;
+  let same: boolean | null = null;
+  if (rawTokens && reqs[0]) {
+    // transformers.js ran with min_new_tokens (EOS banned): compare up to the raw loop's first EOS.
+    const stop = rawTokens.findIndex((t) => eos.has(t));
+    same = rawTokens.slice(0, stop < 0 ? rawTokens.length : stop).every((t, i) => reqs[0]!.tokens[i] === t);
+  }
+  // The 16 arrived together and a server without batching serves them back to back: request i starts
+  // when request i-1 ends. Their service times were measured in shares between the other runners' runs.
+  const ends: number[] = [];
+  reqs.forEach((r, i) => ends.push((ends[i - 1] ?? 0) + r.seconds * 1000));
+  const serviceSeconds = ends.at(-1)! / 1000;
+  const singles = tjsSingles.length ? tjsSingles : reqs.map((r) => r.generated / r.seconds);
+  return {
+    requests: reqs.length,
+    promptTokens: P,
+    outputTokens: N,
+    loadSeconds: tjsLoadSeconds,
+    singleTokensPerSecond: median(singles),
+    singleRoundsTokensPerSecond: tjsSingles,
+    sequentialTokensPerSecond: reqs.reduce((a, r) => a + r.generated, 0) / serviceSeconds,
+    ttftMs: summarize(reqs.map((r, i) => (ends[i - 1] ?? 0) + r.tokenMs[0]!)),
+    itlMs: summarize(reqs.flatMap((r) => r.tokenMs.slice(1).map((ms, k) => ms - r.tokenMs[k]!))),
+    e2eMs: summarize(ends),
+    kvCheck: {
+      runCalls: calls.length,
+      prefillWidth: calls[0]?.width ?? NaN,
+      decodeWidths,
+      pastGrows,
+      usesKvCache: pastGrows && calls.length === N && decodeWidths.length === 1 && decodeWidths[0] === 1,
+    },
+    sameTokensAsRawLoop: same,
+    peakRssBytes: tjsMem?.hwm ?? null,
+  };
+}
+
+const eventLoopRecord: BenchResult['http']['eventLoop'] = Object.fromEntries([...eventLoop].map(([c, e]) => [String(c), e]));
 const result: BenchResult = {
   schema: 1,
   mode,
@@ -337,13 +441,13 @@ const result: BenchResult = {
   durationSeconds: (performance.now() - t0) / 1000,
   machine,
   loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-  model: { dir: relative(REPO, modelDir), onnxPath: relative(REPO, onnxPath), bytes, layers: config.num_hidden_layers, hidden: config.hidden_size },
-  config: { promptTokens: P, outputTokens: N, levels, provider, threads, serverArgs: serverArgs.map((a) => (a === modelDir ? relative(REPO, a) : a)) },
+  model: { dir: rel(modelDir), onnxPath: rel(onnxPath), bytes, layers: config.num_hidden_layers, hidden: config.hidden_size },
+  config: { promptTokens: P, outputTokens: N, levels, provider, threads, serverArgs: shownArgs },
   bandwidth,
   roofline,
-  raw: { runs: rawFigures, peakRssBytes: rawPeak },
-  tjs,
-  http,
+  raw: { runs: rawFigures, peakRssBytes: rawMem?.hwm ?? null },
+  tjs: tjsFigure(),
+  http: { levels: httpLevels, idleRssBytes: idleRss, peakRssBytes: serverPeak, eventLoop: eventLoopRecord },
   context,
   score,
   ...(gpuCopy ? { gpuCopy } : {}),
@@ -357,9 +461,9 @@ mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}-${mode}.json`);
 writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
 saveLatest(REPO, result);
-progress(`wrote ${relative(REPO, file)} and bench/latest/${mode}.json`);
+progress(`wrote ${rel(file)} and bench/latest/${mode}.json`);
 if (!values['no-docs']) for (const f of writeDocs(REPO)) progress(`wrote ${f}`);
 
 console.log(`\n${mode} run, ${(result.durationSeconds / 60).toFixed(1)} min, load average ${machine.loadAvgStart[0]} → ${result.loadAvgEnd[0]}`);
-console.table(http.levels.map((l) => ({ streams: l.concurrency, 'tok/s': +l.tokensPerSecond.toFixed(1), 'TTFT p50 ms': +l.ttftMs.p50.toFixed(0), 'ITL p50 ms': +l.itlMs.p50.toFixed(1), 'ITL p99 ms': +l.itlMs.p99.toFixed(1), 'e2e p99 s': +(l.e2eMs.p99 / 1000).toFixed(2) })));
+console.table(httpLevels.map((l) => ({ streams: l.concurrency, 'tok/s': +l.tokensPerSecond.toFixed(1), 'TTFT p50 ms': +l.ttftMs.p50.toFixed(0), 'ITL p50 ms': +l.itlMs.p50.toFixed(1), 'ITL p99 ms': +l.itlMs.p99.toFixed(1), 'e2e p99 s': +(l.e2eMs.p99 / 1000).toFixed(2) })));
 console.table(result.targets.map((t) => ({ target: t.id, figure: +t.figure.toFixed(2), wanted: t.target, met: t.met })));

@@ -4,7 +4,7 @@
  * arrives. Runs in the bench's own process, apart from the server's.
  */
 import http from 'node:http';
-import { summarize, type Summary } from './stats.ts';
+import { median, summarize, type Summary } from './stats.ts';
 
 /** A prompt of exactly `len` token ids, different for each client `i` (no two requests share a prompt). */
 export function promptIds(len: number, i: number): number[] {
@@ -100,78 +100,83 @@ export function streamCompletion(url: string, body: Record<string, unknown>): Pr
 /** One concurrency level's figures. */
 export interface LevelResult {
   concurrency: number;
-  /** Waves of `concurrency` simultaneous requests, run one after another. */
+  /** Waves of `concurrency` simultaneous requests (interleaved with other runners' runs). */
   waves: number;
   requests: number;
   errors: string[];
   promptTokens: number;
   outputTokensPerRequest: number;
-  /** Output tokens received, all requests. */
+  /** Output tokens received, all waves. */
   outputTokens: number;
+  /** Wall time of the waves, summed. */
   wallSeconds: number;
-  /** Aggregate output tokens per second: all output tokens / wall time of the waves. */
+  /** Aggregate output tokens/s: the median over waves of (the wave's output tokens / its wall time). */
   tokensPerSecond: number;
+  /** Each wave's aggregate tokens/s, in run order. */
+  waveTokensPerSecond: number[];
   /** Mean over requests of output tokens / the request's own end-to-end time. */
   perStreamTokensPerSecond: number;
+  /** Time to first token, all waves pooled. */
   ttftMs: Summary;
   /** Gaps between consecutive text chunks of a stream (one token per chunk for nearly every token). */
   itlMs: Summary;
   /** Per request: (e2e − ttft) / (tokens − 1). */
   tpotMs: Summary;
   e2eMs: Summary;
-  /** Peak server VmRSS sampled during the level, bytes. */
+  /** Peak server VmRSS sampled during the waves, bytes. */
   serverPeakRssBytes?: number;
 }
 
-export interface LevelOptions {
+export interface WaveOptions {
   url: string;
   model: string;
   concurrency: number;
-  waves: number;
   promptTokens: number;
   outputTokens: number;
-  /** Offsets prompts so levels do not repeat each other's prompts. */
-  promptSeed?: number;
+  /** Prompt of client i is promptIds(promptTokens, promptSeed + i): waves never repeat a prompt. */
+  promptSeed: number;
 }
 
-/** Runs `waves` waves of `concurrency` simultaneous streaming requests. */
-export async function runLevel(o: LevelOptions): Promise<LevelResult> {
-  const timings: StreamTiming[] = [];
-  let wall = 0;
-  for (let w = 0; w < o.waves; w++) {
-    const t0 = performance.now();
-    const wave = await Promise.all(
-      Array.from({ length: o.concurrency }, (_, i) =>
-        streamCompletion(o.url, {
-          model: o.model,
-          prompt: promptIds(o.promptTokens, (o.promptSeed ?? 0) + w * o.concurrency + i),
-          max_tokens: o.outputTokens,
-          temperature: 0,
-          ignore_eos: true,
-        }),
-      ),
-    );
-    wall += (performance.now() - t0) / 1000;
-    timings.push(...wave);
-  }
-  return levelFigures(o, timings, wall);
+/** One wave: `concurrency` streaming requests sent at once; resolves when all have ended. */
+export interface Wave {
+  timings: StreamTiming[];
+  seconds: number;
 }
 
-/** Aggregates stream timings into a level's figures. */
-export function levelFigures(o: Pick<LevelOptions, 'concurrency' | 'waves' | 'promptTokens' | 'outputTokens'>, timings: StreamTiming[], wallSeconds: number): LevelResult {
+export async function runWave(o: WaveOptions): Promise<Wave> {
+  const t0 = performance.now();
+  const timings = await Promise.all(
+    Array.from({ length: o.concurrency }, (_, i) =>
+      streamCompletion(o.url, {
+        model: o.model,
+        prompt: promptIds(o.promptTokens, o.promptSeed + i),
+        max_tokens: o.outputTokens,
+        temperature: 0,
+        ignore_eos: true,
+      }),
+    ),
+  );
+  return { timings, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Aggregates a level's waves into its figures. */
+export function levelFigures(o: { concurrency: number; promptTokens: number; outputTokens: number }, waves: Wave[]): LevelResult {
+  const timings = waves.flatMap((w) => w.timings);
   const ok = timings.filter((t) => !t.error);
-  const outputTokens = ok.reduce((a, t) => a + t.completionTokens, 0);
+  const tokens = (ts: StreamTiming[]) => ts.filter((t) => !t.error).reduce((a, t) => a + t.completionTokens, 0);
   const itl = ok.flatMap((t) => t.chunkMs.slice(1).map((ms, k) => ms - t.chunkMs[k]!));
+  const waveTps = waves.map((w) => tokens(w.timings) / w.seconds);
   return {
     concurrency: o.concurrency,
-    waves: o.waves,
+    waves: waves.length,
     requests: timings.length,
     errors: timings.filter((t) => t.error).map((t) => t.error!),
     promptTokens: o.promptTokens,
     outputTokensPerRequest: o.outputTokens,
-    outputTokens,
-    wallSeconds,
-    tokensPerSecond: outputTokens / wallSeconds,
+    outputTokens: tokens(timings),
+    wallSeconds: waves.reduce((a, w) => a + w.seconds, 0),
+    tokensPerSecond: median(waveTps),
+    waveTokensPerSecond: waveTps,
     perStreamTokensPerSecond: ok.reduce((a, t) => a + t.completionTokens / (t.e2eMs / 1000), 0) / Math.max(1, ok.length),
     ttftMs: summarize(ok.map((t) => t.ttftMs)),
     itlMs: summarize(itl),

@@ -12,8 +12,9 @@ export interface RawFigure {
   promptTokens: number;
   outputTokens: number;
   reps: number;
-  /** batch × output tokens / seconds, over all repetitions (prefill included). */
+  /** batch × output tokens / seconds (prefill included): the median over repetitions. */
   tokensPerSecond: number;
+  repTokensPerSecond: number[];
   prefillSeconds: number;
   /** Median decode step, ms (one token per row). */
   decodeStepMs: number;
@@ -22,12 +23,16 @@ export interface RawFigure {
 export interface ContextFigure {
   context: number;
   decodeTokens: number;
-  /** Our server: median gap between tokens of one stream at this context, ms. */
+  rounds: number;
+  /** Our server: median gap between tokens of one stream at this context, ms (median over rounds). */
   httpDecodeMs: number;
   httpTtftMs: number;
-  /** The raw loop: median decode step at this context, ms. */
+  /** The raw loop: median decode step at this context, ms (median over rounds). */
   rawDecodeMs: number;
   rawPrefillSeconds: number;
+  /** Per round, for judging the noise. */
+  httpDecodeMsRounds: number[];
+  rawDecodeMsRounds: number[];
 }
 
 export interface TjsFigure {
@@ -35,11 +40,16 @@ export interface TjsFigure {
   promptTokens: number;
   outputTokens: number;
   loadSeconds: number;
-  /** Median over requests of output tokens / the request's own generate() time. */
+  /** Median over the rounds' single requests (each beside the server's single stream) of tokens / generate() time. */
   singleTokensPerSecond: number;
-  /** All requests' tokens / the time to serve them one after another (they arrived together). */
+  /** Those single requests, tokens/s each. */
+  singleRoundsTokensPerSecond: number[];
+  /**
+   * The 16 requests' tokens / their summed service times: they arrived together and a server without
+   * batching serves them back to back (served here in shares between the other runners' runs).
+   */
   sequentialTokensPerSecond: number;
-  /** Time to first token counted from the common arrival (queueing behind earlier requests included). */
+  /** Time to first token from the common arrival (waiting behind the earlier requests included). */
   ttftMs: Summary;
   /** Gaps between tokens inside each request. */
   itlMs: Summary;

@@ -64,9 +64,9 @@ export class Sequence {
   /** Samples the next token from `logits` (modified in place) and returns the events it produces. */
   accept(logits: Float32Array): GenerationEvent[] {
     const params = this.request.sampling;
+    if (this.constraintError !== undefined) return this.constraintFailed(this.constraintError);
     // The constraint masks first (with the tokens left, so the value can always be closed in time);
     // penalties, bias and sampling then act on the allowed tokens only.
-    if (this.constraintError !== undefined) return this.constraintFailed(this.constraintError);
     try {
       this.constraint?.mask(logits, this.conditions.maxOutputTokens - this.outputIds.length);
     } catch (err) {

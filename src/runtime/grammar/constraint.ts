@@ -14,7 +14,9 @@
  * is allowed) the plain tokens are checked in bulk by their character count and only the few thousand
  * others are walked.
  */
-import { advance, completionCost, Config, initialState, isComplete, isFinished, type ParseState, StringFrame } from './automaton.ts';
+import { advance, completionCost, initialState, isComplete, isFinished } from './automaton.ts';
+import type { Config, ParseState } from './frames.ts';
+import { StringFrame } from './scalars.ts';
 import { compileSchema, type GrammarNode } from './schema.ts';
 import { type ConstraintSpec, resolveLimits } from './spec.ts';
 import type { ByteTrie, TokenVocabulary } from './vocab.ts';

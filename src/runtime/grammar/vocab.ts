@@ -10,7 +10,7 @@
  * EOS when the value is complete.
  */
 import type { TextTokenizer } from '../../tokenizer/tokenizer.ts';
-import { isPlainAscii, utf8Lead } from './automaton.ts';
+import { isPlainAscii, utf8Lead } from './scalars.ts';
 
 /** A byte trie in first-child / next-sibling form; node 0 is the root. */
 export interface ByteTrie {

@@ -86,6 +86,8 @@ export class ToolCallStreamParser {
   private escape = false;
   private stringStart = -1;
   private callDepth = 1;
+  /** Offset just past the last finished call (or top-level array). */
+  private lastEnd = 0;
   private call: CallState | undefined;
   private readonly names: ReadonlySet<string> | undefined;
   private readonly newId: () => string;
@@ -193,7 +195,10 @@ export class ToolCallStreamParser {
     if (depth === 1 && this.callDepth === 2 && !call) {
       // Inside a top-level array, between calls.
       if (c === '{') this.beginCall(i);
-      else if (c === ']') this.stack.pop();
+      else if (c === ']') {
+        this.stack.pop();
+        this.lastEnd = i + 1;
+      }
       else if (c !== ',' && !/\s/.test(c)) this.failCall(i);
       return;
     }
@@ -344,10 +349,12 @@ export class ToolCallStreamParser {
     if (call.name === undefined) return this.failCall(call.start);
     if (call.argsStart < 0) this.addArguments(call, '{}');
     this.call = undefined;
+    this.lastEnd = this.pos;
   }
 
+  /** Text from the failed call on (from `at` if that call already started; after the last call at top level). */
   private failCall(at: number): void {
-    const from = this.call && this.call.index === -1 ? this.call.start : at;
+    const from = this.call ? (this.call.index === -1 ? this.call.start : at) : this.lastEnd;
     this.fail(this.calls.length === 0 ? 0 : from);
   }
 }

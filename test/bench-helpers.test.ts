@@ -1,0 +1,133 @@
+/**
+ * The benchmark's pure helpers (percentiles, SSE framing, the SVG chart, target verdicts). The benchmark
+ * itself (npm run bench) never runs in npm test: its figures depend on the machine.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { levelFigures, parseSseFrames, promptIds, type StreamTiming } from '../bench/lib/load.ts';
+import { evaluateTargets, throughputChart } from '../bench/lib/report.ts';
+import { percentile, summarize } from '../bench/lib/stats.ts';
+import { escapeXml, lineChart, niceScale } from '../bench/lib/svg.ts';
+import { promGauge } from '../bench/lib/server.ts';
+import type { BenchResult } from '../bench/lib/types.ts';
+
+describe('percentile', () => {
+  test('interpolates between the closest ranks (numpy default)', () => {
+    assert.equal(percentile([1, 2, 3, 4], 50), 2.5);
+    assert.equal(percentile([4, 1, 3, 2], 0), 1);
+    assert.equal(percentile([4, 1, 3, 2], 100), 4);
+    assert.ok(Math.abs(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99) - 9.91) < 1e-9);
+    assert.equal(percentile([7], 99), 7);
+  });
+  test('empty → NaN; out of range → RangeError; input not reordered', () => {
+    assert.ok(Number.isNaN(percentile([], 50)));
+    assert.throws(() => percentile([1], 101), RangeError);
+    const xs = [3, 1, 2];
+    percentile(xs, 50);
+    assert.deepEqual(xs, [3, 1, 2]);
+  });
+  test('summarize', () => {
+    const s = summarize([10, 20, 30]);
+    assert.deepEqual([s.n, s.mean, s.p50, s.min, s.max], [3, 20, 20, 10, 30]);
+    assert.ok(Number.isNaN(summarize([]).mean));
+  });
+});
+
+describe('SSE parsing and level figures', () => {
+  test('complete frames come out, the partial one stays', () => {
+    const { frames, rest } = parseSseFrames('data: {"a":1}\n\ndata: [DONE]\n\ndata: {"b"');
+    assert.deepEqual(frames, ['{"a":1}', '[DONE]']);
+    assert.equal(rest, 'data: {"b"');
+  });
+  test('prompts have the asked length and differ per client', () => {
+    assert.equal(promptIds(37, 0).length, 37);
+    assert.notDeepEqual(promptIds(8, 0), promptIds(8, 1));
+  });
+  test('aggregate tokens/s is the median wave; ITL is the gap between chunks; failures are counted apart', () => {
+    const t = (chunks: number[], tokens: number, error?: string): StreamTiming => ({
+      ttftMs: chunks[0]!, chunkMs: chunks, e2eMs: chunks.at(-1)! + 1, completionTokens: tokens, promptTokens: 4, finishReason: 'length', ...(error ? { error } : {}),
+    });
+    const l = levelFigures({ concurrency: 2, promptTokens: 4, outputTokens: 3 }, [
+      { timings: [t([10, 20, 30], 3), t([10, 25, 40], 3)], seconds: 1 }, // 6 tok/s
+      { timings: [t([10, 20, 30], 3), t([5], 0, 'HTTP 500')], seconds: 0.5 }, // 6 tok/s
+      { timings: [t([10, 20, 30], 3), t([10, 20, 30], 3)], seconds: 0.5 }, // 12 tok/s
+    ]);
+    assert.equal(l.tokensPerSecond, 6);
+    assert.deepEqual(l.waveTokensPerSecond, [6, 6, 12]);
+    assert.equal(l.errors.length, 1);
+    assert.equal(l.outputTokens, 15);
+    assert.equal(l.itlMs.p50, 10);
+    assert.equal(l.itlMs.max, 15);
+    assert.equal(l.ttftMs.min, 10);
+  });
+  test('reads a gauge from a Prometheus exposition', () => {
+    const text = '# HELP x\nnemotron_nodejs_eventloop_lag_p99_seconds 0.0123\nnemotron_other{a="b"} 5\n';
+    assert.equal(promGauge(text, 'nemotron_nodejs_eventloop_lag_p99_seconds'), 0.0123);
+    assert.equal(promGauge(text, 'nemotron_other'), 5);
+    assert.ok(Number.isNaN(promGauge(text, 'missing')));
+  });
+});
+
+describe('SVG chart', () => {
+  test('a standalone SVG with one polyline per multi-point series, escaped labels, points placed by log2(x)', () => {
+    const svg = lineChart({
+      title: 'tokens <per> second & more',
+      xLabel: 'streams',
+      yLabel: 'tok/s',
+      series: [
+        { name: 'us', color: '#00f', points: [{ x: 1, y: 10 }, { x: 4, y: 30 }, { x: 16, y: 80 }] },
+        { name: 'roof', color: '#999', dashed: true, points: [{ x: 1, y: 50 }] },
+      ],
+    });
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.ok(svg.trimEnd().endsWith('</svg>'));
+    assert.equal((svg.match(/<polyline /g) ?? []).length, 1);
+    assert.equal((svg.match(/<circle /g) ?? []).length, 4 + 2); // points + legend markers
+    assert.ok(svg.includes('tokens &lt;per&gt; second &amp; more'));
+    assert.ok(!svg.includes('NaN'));
+    // log2 x axis: 1, 4, 16 are evenly spaced
+    const xs = [...svg.matchAll(/<polyline points="([^"]+)"/g)][0]![1]!.split(' ').map((p) => Number(p.split(',')[0]));
+    assert.ok(Math.abs(xs[1]! - xs[0]! - (xs[2]! - xs[1]!)) < 0.2);
+  });
+  test('nice axis scales and escaping', () => {
+    assert.deepEqual(niceScale(87), { max: 100, step: 20 });
+    assert.deepEqual(niceScale(0), { max: 1, step: 0.2 });
+    assert.equal(escapeXml(`a"b'c`), 'a&quot;b&apos;c');
+  });
+});
+
+describe('targets', () => {
+  const level = (c: number, tps: number) => ({ concurrency: c, tokensPerSecond: tps }) as BenchResult['http']['levels'][number];
+  const result = {
+    mode: 'cpu',
+    raw: { runs: [{ label: 'batch 1', batch: 1, tokensPerSecond: 40 }, { label: 'batch 16', batch: 16, tokensPerSecond: 400 }], peakRssBytes: null },
+    http: { levels: [level(1, 38), level(16, 300)], eventLoop: { '16': { p99Ms: 25 } } },
+    tjs: { singleTokensPerSecond: 40, sequentialTokensPerSecond: 50 },
+    context: [{ context: 128, httpDecodeMs: 10 }, { context: 2048, httpDecodeMs: 15 }],
+  } as unknown as BenchResult;
+  test('ratios and verdicts', () => {
+    const t = Object.fromEntries(evaluateTargets(result).map((x) => [x.id, x]));
+    assert.equal(t['single-vs-raw']!.figure, 38 / 40);
+    assert.equal(t['single-vs-raw']!.met, true);
+    assert.equal(t['16-vs-single']!.met, true); // 7.9x
+    assert.equal(t['single-vs-tjs']!.met, false); // 0.95x
+    assert.equal(t['16-vs-tjs']!.met, true); // 6x
+    assert.equal(t['ctx-2048-vs-128']!.figure, 1.5);
+    assert.equal(t['event-loop-p99']!.met, false);
+  });
+  test('a missing figure is n/a, not a pass', () => {
+    const t = evaluateTargets({ ...result, tjs: { error: 'failed' } } as BenchResult);
+    assert.equal(t.find((x) => x.id === 'single-vs-tjs')!.met, null);
+  });
+  test('the chart draws every runner', () => {
+    const svg = throughputChart({
+      ...result,
+      machine: { cpuModel: 'cpu', cpus: 2 },
+      model: { dir: 'models/bench' },
+      config: { promptTokens: 4, outputTokens: 8 },
+      roofline: { tokensPerSecond: 60, msPerToken: 16, note: '' },
+      tjs: { ...result.tjs, requests: 16 },
+    } as unknown as BenchResult);
+    for (const name of ['this server', 'raw onnxruntime loop', 'transformers.js', 'roofline']) assert.ok(svg.includes(name), name);
+  });
+});
