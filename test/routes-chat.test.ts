@@ -121,15 +121,54 @@ describe('chat and completions routes (fake engine)', () => {
     assert.equal(engine.lastRequest.sampling.logprobs, 2);
   });
 
-  test('tools and non-text response_format are refused with a 400 that says so', async () => {
-    const tools = await chat({ model: 'instruct', messages: user, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
-    assert.equal(tools.statusCode, 400);
-    assert.equal(tools.json().error.param, 'tools');
-    assert.match(tools.json().error.message, /not supported/);
-    const rf = await chat({ model: 'instruct', messages: user, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } });
-    assert.equal(rf.statusCode, 400);
-    assert.equal(rf.json().error.param, 'response_format');
+  test('tools are rendered into the prompt; tool_choice and response_format become engine constraints', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    const auto = await chat({ model: 'instruct', messages: user, tools });
+    assert.equal(auto.statusCode, 200, auto.body);
+    assert.equal(engine.lastRequest.constraint, undefined, 'auto: the model chooses freely');
+    assert.match(model.tokenizer.decode(engine.lastRequest.promptTokenIds, { skipSpecialTokens: false }), /"name": "get_weather"/);
+    const required = await chat({ model: 'instruct', messages: user, tools, tool_choice: 'required' });
+    assert.equal(required.statusCode, 200);
+    assert.equal(engine.lastRequest.constraint?.type, 'json_schema');
+    const none = await chat({ model: 'instruct', messages: user, tools, tool_choice: 'none' });
+    assert.equal(none.statusCode, 200);
+    assert.doesNotMatch(model.tokenizer.decode(engine.lastRequest.promptTokenIds, { skipSpecialTokens: false }), /get_weather/);
+    const rf = await chat({ model: 'instruct', messages: user, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } });
+    assert.equal(rf.statusCode, 200);
+    assert.deepEqual(engine.lastRequest.constraint, { type: 'json_schema', schema: { type: 'object' } });
+    const obj = await chat({ model: 'instruct', messages: user, response_format: { type: 'json_object' } });
+    assert.equal(obj.statusCode, 200);
+    assert.deepEqual(engine.lastRequest.constraint, { type: 'json_object' });
     assert.equal((await chat({ model: 'instruct', messages: user, response_format: { type: 'text' } })).statusCode, 200);
+  });
+
+  test('a tool call in the model output becomes tool_calls with finish_reason "tool_calls", streamed and not', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    engine.script.deltas = ['{"name": "get_', 'weather", "parameters": {"city": ', '"Paris"}}'];
+    engine.script.finishReason = 'stop';
+    try {
+      const r = await chat({ model: 'instruct', messages: user, tools });
+      const c = r.json().choices[0];
+      assert.equal(c.finish_reason, 'tool_calls');
+      assert.equal(c.message.content, null);
+      assert.equal(c.message.tool_calls[0].function.name, 'get_weather');
+      assert.deepEqual(JSON.parse(c.message.tool_calls[0].function.arguments), { city: 'Paris' });
+      assert.match(c.message.tool_calls[0].id, /^call_/);
+      const s = await chat({ model: 'instruct', messages: user, tools, stream: true });
+      const frames = sse(s.body).slice(0, -1) as Array<{ choices: Array<{ delta: any; finish_reason: string | null }> }>;
+      let args = '';
+      let name = '';
+      for (const f of frames) for (const tc of f.choices[0]?.delta.tool_calls ?? []) {
+        name += tc.function.name ?? '';
+        args += tc.function.arguments ?? '';
+      }
+      assert.equal(name, 'get_weather');
+      assert.equal(args, c.message.tool_calls[0].function.arguments);
+      assert.equal(frames.at(-1)!.choices[0]!.finish_reason, 'tool_calls');
+    } finally {
+      engine.script.deltas = ['Hello', ' world'];
+      engine.script.finishReason = 'length';
+    }
   });
 
   // [description, body, expected status, expected param (null = not checked)]
@@ -171,6 +210,11 @@ describe('chat and completions routes (fake engine)', () => {
         { id: 'b', type: 'function', function: { name: 'g', arguments: '{}' } },
       ] }],
     }, 400, 'messages'],
+    ['tool with a bad name', { model: 'instruct', messages: user, tools: [{ type: 'function', function: { name: 'bad name!' } }] }, 400, 'tools[0].function.name'],
+    ['tools not an array', { model: 'instruct', messages: user, tools: { a: 1 } }, 400, 'tools'],
+    ['tool_choice naming an undeclared function', { model: 'instruct', messages: user, tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'g' } } }, 400, 'tool_choice.function.name'],
+    ['tool_choice required without tools', { model: 'instruct', messages: user, tool_choice: 'required' }, 400, 'tool_choice'],
+    ['unknown response_format type', { model: 'instruct', messages: user, response_format: { type: 'yaml' } }, 400, 'response_format.type'],
     ['body not an object', [1, 2, 3], 400, null],
   ];
 

@@ -11,6 +11,7 @@ import { ModelSession, type ExecutionOptions } from './model-session.ts';
 import { StepLoop } from './step-loop.ts';
 import type { GenerationRequest } from './types.ts';
 import { resolveKvBudget, type WorkerLimits } from './limits.ts';
+import { getTokenVocabulary } from './grammar/index.ts';
 
 /** Data the main thread hands a model worker. */
 export interface WorkerInit {
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
     throw new Error(`${init.modelDir} has no KV cache inputs: it can score (serve it as a reward model) but not generate`);
   }
   const tokenizer = await loadTokenizer(init.tokenizerDir ?? init.modelDir);
+  // Prepare the vocabulary for constrained decoding now, not on the first JSON-schema request (~0.2 s).
+  getTokenVocabulary(tokenizer);
   const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);
   const loop = new StepLoop(
     session,

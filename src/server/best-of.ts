@@ -74,7 +74,7 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
   const id = responseId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
   if (chat.stream) return streamWinners(reply, chat, winners, { id, created, valueKey, rankedBy, k, reward, usage: result });
-  const answer = chatCompletion(id, chat.model.id, created, { ...result, choices: winners }, chat.logprobs);
+  const answer = chatCompletion(id, chat.model.id, created, { ...result, choices: winners }, chat.logprobs, chat.toolNames);
   return {
     ...answer,
     choices: answer.choices.map((c, i) => ({ ...c, [valueKey]: winners[i]!.value })),

@@ -10,6 +10,7 @@ import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
 import { type Body, has, optBool, optString } from './validate.ts';
+import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from './tools/index.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 
@@ -23,6 +24,11 @@ export interface ChatRequest {
   includeUsage: boolean;
   /** Whether logprobs were asked for (chat style). */
   logprobs: boolean;
+  /**
+   * Declared function names when the output should be parsed for tool calls (tools given and
+   * tool_choice not "none"); undefined otherwise.
+   */
+  toolNames?: string[];
 }
 
 function checkContent(content: unknown, i: number, role: string): ChatMessage['content'] {
@@ -96,24 +102,6 @@ export function parseMessages(v: unknown): ChatMessage[] {
   });
 }
 
-/** Refuses the OpenAI features this server does not implement yet, naming them. */
-function refuseUnsupported(body: Body): void {
-  if (Array.isArray(body.tools) && body.tools.length > 0) {
-    throw invalidRequest(`'tools' (function calling) is not supported by this server yet`, 'tools', 'unsupported_parameter');
-  }
-  if (has(body, 'tool_choice') && body.tool_choice !== 'none' && body.tool_choice !== 'auto') {
-    throw invalidRequest(`'tool_choice' is not supported by this server yet`, 'tool_choice', 'unsupported_parameter');
-  }
-  const rf = body.response_format as { type?: unknown } | undefined | null;
-  if (rf !== undefined && rf !== null && rf.type !== 'text') {
-    throw invalidRequest(
-      `'response_format' of type ${JSON.stringify(rf?.type)} is not supported by this server yet (only 'text')`,
-      'response_format',
-      'unsupported_parameter',
-    );
-  }
-}
-
 /** Reads `stream` and `stream_options`. */
 function parseStreaming(body: Body): { stream: boolean; includeUsage: boolean } {
   const stream = optBool(body, 'stream', false);
@@ -134,14 +122,27 @@ export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
   const model = findModel(deps, optString(body, 'model'), 'generate');
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
   const messages = parseMessages(body.messages);
-  refuseUnsupported(body);
+  const tools = validateTools(body.tools);
+  const choice = validateToolChoice(body.tool_choice, tools);
+  // A forced tool call (tool_choice "required" or a named function) wins over response_format.
+  const constraint = toolCallConstraint(tools, choice) ?? responseFormatConstraint(body.response_format);
   optString(body, 'user');
   const params = parseGenerationParams(body, model, deps.limits, 'chat');
   const kwargs = body.chat_template_kwargs;
+  const useTools = tools.length > 0 && choice.type !== 'none';
   const promptIds = model.tokenizer.encodeChat(messages, {
     addGenerationPrompt: optBool(body, 'add_generation_prompt', true),
+    ...(useTools ? { tools } : {}),
     templateKwargs: kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs) ? (kwargs as Record<string, unknown>) : undefined,
   });
   const generation = finalizeRequest(params, promptIds, model, deps.limits, 'messages');
-  return { model, messages, generation, ...parseStreaming(body), logprobs: generation.sampling.logprobs !== null };
+  if (constraint) generation.constraint = constraint;
+  return {
+    model,
+    messages,
+    generation,
+    ...parseStreaming(body),
+    logprobs: generation.sampling.logprobs !== null,
+    toolNames: useTools ? tools.map((t) => t.function.name) : undefined,
+  };
 }

@@ -3,6 +3,7 @@
  */
 import type { TokenLogprob } from '../runtime/types.ts';
 import { type GenerationResult, type TokenRecord, tokenBytes, wireFinishReason } from './generation-service.ts';
+import { parseToolCalls, ToolCallStreamParser, toolCallDelta, type ToolStreamEvent } from './tools/index.ts';
 
 /** A logprob as JSON can carry it: -Infinity (a banned token) becomes OpenAI's -9999. */
 export function finiteLogprob(lp: number): number {
@@ -28,20 +29,45 @@ export function usageOf(promptTokens: number, completionTokens: number) {
   return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
 }
 
-/** A non-streamed chat completion. */
-export function chatCompletion(id: string, model: string, created: number, result: GenerationResult, logprobs: boolean) {
+/** The assistant message of a choice: plain content, or tool calls parsed from the text. */
+function assistantMessage(text: string, toolNames: string[] | undefined) {
+  if (toolNames) {
+    const parsed = parseToolCalls(text, { functionNames: toolNames });
+    if (parsed.toolCalls.length > 0) {
+      return { role: 'assistant' as const, content: parsed.content, refusal: null, tool_calls: parsed.toolCalls };
+    }
+  }
+  return { role: 'assistant' as const, content: text, refusal: null };
+}
+
+/**
+ * A non-streamed chat completion. With `toolNames` (tools offered), each choice's text is parsed for
+ * Llama 3.1 JSON tool calls; a choice that made calls and stopped by itself has finish_reason "tool_calls".
+ */
+export function chatCompletion(
+  id: string,
+  model: string,
+  created: number,
+  result: GenerationResult,
+  logprobs: boolean,
+  toolNames?: string[],
+) {
   return {
     id,
     object: 'chat.completion' as const,
     created,
     model,
     system_fingerprint: null,
-    choices: result.choices.map((c) => ({
-      index: c.index,
-      message: { role: 'assistant' as const, content: c.text, refusal: null },
-      logprobs: logprobs ? { content: c.tokens.map(logprobEntry), refusal: null } : null,
-      finish_reason: wireFinishReason(c.finishReason),
-    })),
+    choices: result.choices.map((c) => {
+      const message = assistantMessage(c.text, toolNames);
+      const reason = wireFinishReason(c.finishReason);
+      return {
+        index: c.index,
+        message,
+        logprobs: logprobs ? { content: c.tokens.map(logprobEntry), refusal: null } : null,
+        finish_reason: 'tool_calls' in message && reason === 'stop' ? ('tool_calls' as const) : reason,
+      };
+    }),
     usage: usageOf(result.promptTokens, result.completionTokens),
   };
 }
@@ -80,8 +106,13 @@ export class ChatChunkBuilder {
     return this.chunk([{ index, delta: { content: text }, logprobs, finish_reason: null }]);
   }
 
+  /** A tool-call delta (OpenAI's `delta.tool_calls` piece). */
+  toolCall(index: number, delta: NonNullable<ReturnType<typeof toolCallDelta>>) {
+    return this.chunk([{ index, delta: { tool_calls: [delta] }, logprobs: null, finish_reason: null }]);
+  }
+
   /** The last chunk of a choice. */
-  finish(index: number, reason: 'stop' | 'length') {
+  finish(index: number, reason: 'stop' | 'length' | 'tool_calls') {
     return this.chunk([{ index, delta: {}, logprobs: null, finish_reason: reason }]);
   }
 
@@ -89,4 +120,42 @@ export class ChatChunkBuilder {
   usage(promptTokens: number, completionTokens: number) {
     return this.chunk([], usageOf(promptTokens, completionTokens));
   }
+}
+
+/**
+ * Chunk shapes of a streamed chat completion whose text is parsed for tool calls: one
+ * ToolCallStreamParser per choice turns text deltas into content or `delta.tool_calls` chunks, so the
+ * stream assembles to the non-streamed result.
+ */
+export function toolCallChunks(chunks: ChatChunkBuilder, toolNames: string[]) {
+  const parsers = new Map<number, ToolCallStreamParser>();
+  const parser = (i: number) => {
+    let p = parsers.get(i);
+    if (!p) parsers.set(i, (p = new ToolCallStreamParser({ functionNames: toolNames })));
+    return p;
+  };
+  // A token's logprobs ride on the first content chunk it produces, or on an empty content chunk.
+  const frames = (i: number, events: ToolStreamEvent[], tokens: TokenRecord[] | null) => {
+    const out: unknown[] = [];
+    let pending = tokens;
+    for (const e of events) {
+      const d = toolCallDelta(e);
+      if (d) out.push(chunks.toolCall(i, d));
+      else {
+        out.push(chunks.content(i, e.type === 'content' ? e.text : '', pending));
+        pending = null;
+      }
+    }
+    if (pending) out.push(chunks.content(i, '', pending));
+    return out;
+  };
+  return {
+    content: (i: number, text: string, tokens: TokenRecord[] | null) => frames(i, parser(i).push(text), tokens),
+    finish: (i: number, reason: 'stop' | 'length') => {
+      const p = parser(i);
+      const tail = frames(i, p.finish(), null);
+      const called = p.result().toolCalls.length > 0;
+      return [...tail, chunks.finish(i, called && reason === 'stop' ? 'tool_calls' : reason)];
+    },
+  };
 }

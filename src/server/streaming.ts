@@ -14,8 +14,12 @@ import { SseWriter } from './sse.ts';
 export interface ChunkShapes {
   /** Chunk(s) sent before any text for choice `index` (chat: the role). */
   open?(index: number): unknown;
-  /** A text delta; `tokens` are the tokens behind it when logprobs were asked for, else null. */
+  /**
+   * A text delta; `tokens` are the tokens behind it when logprobs were asked for, else null. An array
+   * is several frames (e.g. tool-call pieces); an empty array sends nothing.
+   */
   content(index: number, text: string, tokens: TokenRecord[] | null): unknown;
+  /** The last frame(s) of a choice. */
   finish(index: number, reason: 'stop' | 'length'): unknown;
   usage?(promptTokens: number, completionTokens: number): unknown;
 }
@@ -40,6 +44,9 @@ export interface StreamOptions {
 export async function streamGeneration(o: StreamOptions): Promise<void> {
   const writer = new SseWriter(o.reply.raw);
   writer.open();
+  const send = async (payload: unknown) => {
+    for (const p of Array.isArray(payload) ? payload : [payload]) await writer.send(p);
+  };
   let completionTokens = 0;
   try {
     if (o.shapes.open) for (let i = 0; i < o.choices; i++) await writer.send(o.shapes.open(i));
@@ -50,15 +57,15 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
         const tokens = o.logprobs && e.logprob !== undefined
           ? [{ tokenId: e.tokenId, token: e.token ?? '', logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] }]
           : null;
-        if (e.text !== '' || tokens) await writer.send(o.shapes.content(e.index, e.text, tokens));
+        if (e.text !== '' || tokens) await send(o.shapes.content(e.index, e.text, tokens));
         continue;
       }
       if (e.finishReason === 'abort' && o.timedOut()) throw timeoutError(o.timeoutMs);
       if (e.finishReason === 'abort' && !writer.closed) throw abortedError();
       if (e.finishReason === 'error' || e.finishReason === 'abort') continue;
-      if (e.text !== '') await writer.send(o.shapes.content(e.index, e.text, null));
+      if (e.text !== '') await send(o.shapes.content(e.index, e.text, null));
       completionTokens += e.completionTokens;
-      await writer.send(o.shapes.finish(e.index, wireFinishReason(e.finishReason)));
+      await send(o.shapes.finish(e.index, wireFinishReason(e.finishReason)));
     }
     if (o.includeUsage && o.shapes.usage && !writer.closed) {
       await writer.send(o.shapes.usage(o.promptTokens, completionTokens));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.ts';
 import { parseChatRequest } from '../chat-request.ts';
-import { ChatChunkBuilder, chatCompletion } from '../chat-response.ts';
+import { ChatChunkBuilder, chatCompletion, toolCallChunks } from '../chat-response.ts';
 import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
 import { streamGeneration } from '../streaming.ts';
 import { asBody, has } from '../validate.ts';
@@ -25,6 +25,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     if (chat.stream) {
       reply.hijack();
       const shapes = new ChatChunkBuilder(id, chat.model.id, created, chat.includeUsage);
+      const tools = chat.toolNames ? toolCallChunks(shapes, chat.toolNames) : undefined;
       await streamGeneration({
         req,
         reply,
@@ -33,8 +34,8 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
         promptTokens: chat.generation.promptTokenIds.length,
         shapes: {
           open: (i) => shapes.role(i),
-          content: (i, text, tokens) => shapes.content(i, text, tokens),
-          finish: (i, r) => shapes.finish(i, r),
+          content: (i, text, tokens) => (tools ? tools.content(i, text, tokens) : shapes.content(i, text, tokens)),
+          finish: (i, r) => (tools ? tools.finish(i, r) : shapes.finish(i, r)),
           usage: (p, c) => shapes.usage(p, c),
         },
         includeUsage: chat.includeUsage,
@@ -48,6 +49,6 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
     });
     req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
-    return chatCompletion(id, chat.model.id, created, result, chat.logprobs);
+    return chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames);
   });
 }
