@@ -48,7 +48,7 @@ const tools: OpenAI.Chat.ChatCompletionTool[] = [
     },
   },
 ];
-const paramsOf = (name: string) => tools.find((t) => t.type === 'function' && t.function.name === name)!.function.parameters!;
+const paramsOf = (name: string) => (tools.find((t) => t.type === 'function' && t.function.name === name) as OpenAI.Chat.ChatCompletionFunctionTool).function.parameters!;
 const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Describe a person as JSON.' }];
 
 describe('structured outputs and tool calls (default model, openai client)', () => {

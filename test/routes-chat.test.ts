@@ -129,7 +129,7 @@ describe('chat and completions routes (fake engine)', () => {
     assert.match(model.tokenizer.decode(engine.lastRequest.promptTokenIds, { skipSpecialTokens: false }), /"name": "get_weather"/);
     const required = await chat({ model: 'instruct', messages: user, tools, tool_choice: 'required' });
     assert.equal(required.statusCode, 200);
-    assert.equal(engine.lastRequest.constraint?.type, 'json_schema');
+    assert.equal((engine.lastRequest.constraint as { type?: string } | undefined)?.type, 'json_schema');
     const none = await chat({ model: 'instruct', messages: user, tools, tool_choice: 'none' });
     assert.equal(none.statusCode, 200);
     assert.doesNotMatch(model.tokenizer.decode(engine.lastRequest.promptTokenIds, { skipSpecialTokens: false }), /get_weather/);

@@ -137,8 +137,3 @@ export class ModelSession {
     await this.session.release();
   }
 }
-
-/** An empty KV batch for `rows` new sequences of this model. */
-export function emptyBatch(session: ModelSession, rows: number): KvBatch {
-  return KvBatch.empty(session.geometry, rows);
-}

@@ -79,11 +79,6 @@ export function abortedError(): ApiError {
   );
 }
 
-/** Starts a generation; the engine may refuse at once (overloaded), which propagates as an error. */
-export function startGeneration(engine: EngineLike, request: GenerationRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-  return engine.generate(request, signal);
-}
-
 /** Drains a generation into per-choice results; throws on an engine error event. */
 export async function collectGeneration(events: AsyncIterable<GenerationEvent>, request: GenerationRequest): Promise<GenerationResult> {
   const choices: ChoiceResult[] = Array.from({ length: request.n }, (_, index) => ({
