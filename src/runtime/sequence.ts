@@ -1,4 +1,5 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
+import type { TokenTable } from '../tokenizer/token-table.ts';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
 import { ConstraintError, createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
 import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
@@ -31,7 +32,7 @@ export class Sequence {
     readonly requestId: number,
     readonly index: number,
     readonly request: GenerationRequest,
-    private readonly tokenizer: TextTokenizer,
+    private readonly tokenizer: TextTokenizer | TokenTable,
     eosTokenIds: number[],
     contextLength: number,
   ) {

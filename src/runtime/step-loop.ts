@@ -1,4 +1,5 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
+import type { TokenTable } from '../tokenizer/token-table.ts';
 import { KvBatch } from './kv-cache.ts';
 import type { ModelSession } from './model-session.ts';
 import { Scheduler, type SchedulerLimits, type StepPlan } from './scheduler.ts';
@@ -50,7 +51,7 @@ export class StepLoop {
 
   constructor(
     private readonly session: ModelSession,
-    private readonly tokenizer: TextTokenizer,
+    private readonly tokenizer: TextTokenizer | TokenTable,
     limits: SchedulerLimits,
     private readonly report: (r: StepReport) => void,
   ) {

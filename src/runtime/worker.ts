@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
+import { TokenTable } from '../tokenizer/token-table.ts';
 import { ModelSession, type ExecutionOptions } from './model-session.ts';
 import { StepLoop } from './step-loop.ts';
 import type { GenerationRequest } from './types.ts';
@@ -34,7 +35,9 @@ async function main(): Promise<void> {
   if (!session.spec.hasKvCache) {
     throw new Error(`${init.modelDir} has no KV cache inputs: it can score (serve it as a reward model) but not generate`);
   }
-  const tokenizer = await loadTokenizer(init.tokenizerDir ?? init.modelDir);
+  // The worker only decodes: it keeps a packed TokenTable, and the full tokenizer (millions of small
+  // objects that would slow every full GC in this thread) becomes garbage right here.
+  const tokenizer = TokenTable.fromTokenizer(await loadTokenizer(init.tokenizerDir ?? init.modelDir));
   // Prepare the vocabulary for constrained decoding now, not on the first JSON-schema request (~0.2 s).
   getTokenVocabulary(tokenizer);
   const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);

@@ -120,7 +120,7 @@ class GrammarConstraint implements TokenConstraint {
       this.ended = true;
       return;
     }
-    const bytes = this.vocab.bytes[tokenId];
+    const bytes = this.vocab.bytesOf(tokenId);
     if (!bytes || bytes.length === 0) throw new ConstraintViolation(`token ${tokenId} has no text the constraint can take`);
     let state = this.state;
     for (const b of bytes) {

@@ -10,6 +10,7 @@
  * EOS when the value is complete.
  */
 import type { TextTokenizer } from '../../tokenizer/tokenizer.ts';
+import { TokenTable } from '../../tokenizer/token-table.ts';
 import { isPlainAscii, utf8Lead } from './scalars.ts';
 
 /** A byte trie in first-child / next-sibling form; node 0 is the root. */
@@ -28,8 +29,8 @@ export interface ByteTrie {
 export interface TokenVocabulary {
   /** Number of token ids (rows of logits beyond it are always masked). */
   size: number;
-  /** Bytes of each token; null for special tokens and ids without text. */
-  bytes: (Uint8Array | null)[];
+  /** Bytes of a token; null for special tokens and ids without text (packed: no per-token objects kept). */
+  bytesOf(id: number): Uint8Array | null;
   /** Every token with bytes. */
   trie: ByteTrie;
   /** Tokens with bytes that are not plain (a quote, backslash, control byte, or bad UTF-8 from a clean start). */
@@ -48,14 +49,34 @@ export interface TokenVocabulary {
 
 const cache = new WeakMap<object, TokenVocabulary>();
 
-/** The prepared vocabulary of `tokenizer`, built on first use (a few hundred ms for 128k tokens). */
-export function getTokenVocabulary(tokenizer: TextTokenizer): TokenVocabulary {
-  let v = cache.get(tokenizer);
+/** What a vocabulary can be prepared from: a full tokenizer, or a model worker's packed TokenTable. */
+export type VocabularySource = TextTokenizer | TokenTable;
+
+/** The prepared vocabulary of `source`, built on first use (a few hundred ms for 128k tokens). */
+export function getTokenVocabulary(source: VocabularySource): TokenVocabulary {
+  let v = cache.get(source);
   if (!v) {
-    v = buildVocabulary(tokenBytesOf(tokenizer));
-    cache.set(tokenizer, v);
+    const bytes =
+      source instanceof TokenTable
+        ? Array.from({ length: source.vocabSize }, (_, id) => (source.specialTokenIds.has(id) ? null : source.tokenBytes(id)))
+        : tokenBytesOf(source);
+    v = buildVocabulary(bytes);
+    cache.set(source, v);
   }
   return v;
+}
+
+/** Packs per-token bytes into one buffer (null and empty entries read back as null). */
+function packBytes(bytes: (Uint8Array | null)[]): (id: number) => Uint8Array | null {
+  const offsets = new Int32Array(bytes.length + 1);
+  bytes.forEach((b, i) => (offsets[i + 1] = offsets[i]! + (b?.length ?? 0)));
+  const n = bytes.length;
+  const all = new Uint8Array(offsets[n]!);
+  bytes.forEach((b, i) => b && all.set(b, offsets[i]!));
+  return (id) => {
+    if (id < 0 || id >= n || offsets[id] === offsets[id + 1]) return null;
+    return all.subarray(offsets[id]!, offsets[id + 1]!);
+  };
 }
 
 /** Builds the prepared vocabulary from each id's bytes (null = special / no text). */
@@ -79,7 +100,7 @@ export function buildVocabulary(bytes: (Uint8Array | null)[]): TokenVocabulary {
   });
   return {
     size: bytes.length,
-    bytes,
+    bytesOf: packBytes(bytes),
     trie: buildTrie(all, bytes),
     nonPlainTrie: buildTrie(nonPlain, bytes),
     plainIds: Int32Array.from(plainIds),
