@@ -54,11 +54,15 @@ function halfToNumber(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+/** Every float16 bit pattern's value, built on first use (256 KiB). */
+let halfTable: Float32Array | undefined;
+
 function argmaxRowHalf(data: Uint16Array, start: number, vocab: number): number {
+  const table = (halfTable ??= Float32Array.from({ length: 65536 }, (_, h) => halfToNumber(h)));
   let best = 0;
   let bestValue = -Infinity;
   for (let i = 0; i < vocab; i++) {
-    const v = halfToNumber(data[start + i]!);
+    const v = table[data[start + i]!]!;
     if (v > bestValue) {
       bestValue = v;
       best = i;

@@ -13,8 +13,10 @@
  * Flags: --quick (every section smaller, < 2 min), --gpu (cuda provider, models/bench-gpu), --model DIR,
  *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip tjs,context,score,bandwidth,
  *        --no-docs, --docs-only, --server-node-flags="--cpu-prof --cpu-prof-dir=DIR" (profiling).
+ * A run with any of --model, --threads, --levels, --prompt, --tokens, --skip or --server-node-flags is an
+ * experiment: it writes its bench/results file only, not bench/latest or the docs.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
@@ -24,13 +26,15 @@ import { readModelFolder } from '../src/runtime/model-loader.ts';
 import type { TjsRequestTiming, TjsServeResult } from './baseline-child.ts';
 import { BaselineProcess } from './lib/child.ts';
 import { saveLatest, writeDocs } from './lib/docs.ts';
+import { rawFigureList, tjsFigureOf } from './lib/figures.ts';
+import { runScoreBench } from './lib/score-section.ts';
 import { levelFigures, promptIds, runWave, streamCompletion, type Wave } from './lib/load.ts';
 import { copyBandwidth, machineInfo, modelBytes } from './lib/machine.ts';
 import { evaluateTargets } from './lib/report.ts';
 import { promGauge, startServer, type EventLoopDelay, type ServerHandle } from './lib/server.ts';
-import { median, summarize } from './lib/stats.ts';
+import { median } from './lib/stats.ts';
 import type { RawLoopResult } from './raw-loop.ts';
-import type { BenchMode, BenchResult, ContextFigure, RawFigure, ScoreFigure, TjsFigure } from './lib/types.ts';
+import type { BenchMode, BenchResult, ContextFigure, TjsFigure } from './lib/types.ts';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -61,13 +65,13 @@ const mode = `${gpu ? 'gpu' : 'cpu'}${quick ? '-quick' : ''}` as BenchMode;
 const skip = new Set(values.skip!.split(',').map((s) => s.trim()).filter(Boolean));
 const threads = Number(values.threads);
 /**
- * Sizes. Full CPU: ~6-10 minutes on 2 cores, depending on the machine's other load. rounds: rounds of
+ * Sizes. Full CPU: ~3-5 minutes on 2 cores, depending on the machine's other load. rounds: rounds of
  * (raw batch 1, transformers.js 1 request, HTTP 1 stream, HTTP 16 streams, raw batch 16, a share of the
  * 16 requests transformers.js serves in turn); ctxRounds: rounds of the context sweep; waves: waves of
  * the other levels (4, 64).
  */
 const preset = quick
-  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], rounds: 2, waves: 1, ctxRounds: 1, contexts: [128, 512, 2048], ctxTokens: 12, tjsRequests: 16, scorePairs: 16 }
+  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], rounds: 4, waves: 1, ctxRounds: 2, contexts: [128, 512, 2048], ctxTokens: 16, tjsRequests: 16, scorePairs: 16 }
   : { prompt: 64, tokens: 128, levels: [1, 4, 16, 64], rounds: 6, waves: 2, ctxRounds: 3, contexts: [128, 512, 2048], ctxTokens: 32, tjsRequests: 16, scorePairs: 48 };
 const P = Number(values.prompt ?? (gpu && !quick ? 128 : preset.prompt));
 const N = Number(values.tokens ?? preset.tokens);
@@ -100,6 +104,27 @@ interface ModelConfig {
   head_dim?: number;
   eos_token_id: number | number[];
   nemotron_onnx?: { dtype?: string };
+}
+
+// ---- GPU: host↔device copy bandwidth; first, as it also checks that the CUDA provider starts at all ------
+
+type CopySize = { bytes: number; roundTripMs: number; bytesMovedPerSecond: number };
+let gpuCopySizes: CopySize[] | undefined;
+let gpuCopyError: string | undefined;
+if (gpu) {
+  progress('GPU: host↔device copy bandwidth through a one-op CUDA graph (checks the CUDA provider starts)…');
+  const proc = BaselineProcess.start(REPO, 'gpucopy');
+  try {
+    gpuCopySizes = (await proc.call<{ sizes: CopySize[] }>('gpucopy', { sizesBytes: [16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20] })).sizes;
+  } catch (err) {
+    gpuCopyError = (err as Error).message;
+    throw new Error(
+      `the CUDA provider did not start (${gpuCopyError.split('\n')[0]}). Install onnxruntime-node's CUDA build: ` +
+        'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js, with CUDA 12 and cuDNN 9 on the library path.',
+    );
+  } finally {
+    await proc.close();
+  }
 }
 
 ensureModel();
@@ -173,6 +198,8 @@ const tjsSingles: number[] = [];
 /** The 16 requests transformers.js serves one after another (in shares, between the other runners' runs). */
 const tjsSixteen: TjsRequestTiming[] = [];
 let tjsCalls: TjsServeResult['calls'] = [];
+/** Per round: tokens/s of the share of the 16 served in that round. */
+const tjsShares: number[] = [];
 async function tjsServe(prompts: number[][]): Promise<TjsServeResult | undefined> {
   if (!tjsOk()) return undefined;
   try {
@@ -249,7 +276,11 @@ try {
       const part = tjs16.slice(r * share, (r + 1) * share);
       if (part.length) {
         const t = await tjsServe(part);
-        if (t) tjsSixteen.push(...t.requests);
+        if (t) {
+          tjsSixteen.push(...t.requests);
+          tjsShares.push(t.requests.reduce((a, q) => a + q.generated, 0) / t.requests.reduce((a, q) => a + q.seconds, 0));
+          progress(`  transformers.js ${t.requests.length} of the 16 in turn: ${tjsShares.at(-1)!.toFixed(1)} tok/s`);
+        }
         if (t && r === 0) tjsCalls = t.calls;
       }
     }
@@ -305,132 +336,59 @@ await Promise.all([rawProc.close(), tjsProc?.close()]);
 
 // ---- reward scoring (bench/score.ts) -------------------------------------------------------------
 
-async function scoreSection(): Promise<ScoreFigure> {
-  if (skip.has('score')) return { available: false, note: 'skipped', pairsPerSecond: {} };
-  progress(`reward scoring: bench/score.ts --pairs ${preset.scorePairs} --repeat 1 --lengths short (child process)…`);
-  const args = ['--import', 'tsx', join(REPO, 'bench', 'score.ts'), '--pairs', String(preset.scorePairs), '--repeat', '1', '--lengths', 'short'];
-  if (threads) args.push('--threads', String(threads));
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((res) => {
-    const p = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let o = '';
-    p.stdout.on('data', (b: Buffer) => (o += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (o += b.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 600_000);
-    p.on('exit', (c) => {
-      clearTimeout(timer);
-      res({ code: c, out: o });
-    });
-  });
-  // score.ts prints one line per mode: "  <mode>   <x> pairs/s   <passes> passes, …".
-  const pairsPerSecond: Record<string, number> = {};
-  for (const m of out.matchAll(/^\s+(\S.*?)\s+([\d.]+) pairs\/s/gm)) pairsPerSecond[m[1]!.trim()] = Number(m[2]);
-  const one = pairsPerSecond['one at a time'];
-  const batchedKey = Object.keys(pairsPerSecond).find((k) => k.startsWith('concurrent'));
-  const batched = batchedKey ? pairsPerSecond[batchedKey] : undefined;
-  if (code !== 0 || one === undefined) {
-    return { available: false, note: `bench/score.ts exited ${code}: ${out.trim().split('\n').slice(-3).join(' | ').slice(0, 300)}`, pairsPerSecond };
+const score = skip.has('score')
+  ? { available: false, note: 'skipped', pairsPerSecond: {} }
+  : await runScoreBench({ repoRoot: REPO, pairs: preset.scorePairs, threads, onCpuOnly: gpu, progress });
+
+// ---- bandwidth again, now that nothing of ours runs: the machine's load drifts; the better figure counts.
+if (bandwidth) {
+  const again = await copyBandwidth(bandwidth.bufferBytes);
+  if (again.trafficBytesPerSecond > bandwidth.trafficBytesPerSecond) bandwidth = again;
+  if (roofline) {
+    const s = bytes.bytesPerToken / bandwidth.trafficBytesPerSecond;
+    roofline = { tokensPerSecond: 1 / s, msPerToken: s * 1000, note: `${(bytes.bytesPerToken / 2 ** 20).toFixed(0)} MiB per token / ${(bandwidth.trafficBytesPerSecond / 1e9).toFixed(1)} GB/s` };
   }
-  progress(`  ${Object.entries(pairsPerSecond).map(([k, v]) => `${k}: ${v} pairs/s`).join('; ')}`);
-  return {
-    available: true,
-    note: `bench/score.ts on models/reward, ${preset.scorePairs} pairs of short conversations, 1 round${gpu ? ', on CPU (score.ts has no provider flag)' : ''}`,
-    pairsPerSecond,
-    oneAtATime: one,
-    batched,
-    ratio: batched !== undefined ? batched / one : undefined,
-  };
 }
-const score = await scoreSection();
 
 // ---- GPU: host↔device copies of the KV cache ---------------------------------------------------------
 
 const httpLevels = levels.filter((c) => waves.has(c)).map((c) => ({ ...levelFigures({ concurrency: c, promptTokens: P, outputTokens: N }, waves.get(c)!), serverPeakRssBytes: rssPeak.get(c) }));
 
 let gpuCopy: BenchResult['gpuCopy'];
-if (gpu) {
-  progress('GPU: host↔device copy bandwidth…');
-  const proc = BaselineProcess.start(REPO, 'gpucopy');
-  try {
-    const res = await proc.call<{ sizes: Array<{ bytes: number; roundTripMs: number; bytesMovedPerSecond: number }> }>('gpucopy', { sizesBytes: [16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20] });
-    const bw = res.sizes.at(-1)!.bytesMovedPerSecond;
-    const elem = config.nemotron_onnx?.dtype === 'float16' ? 2 : 4;
-    const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
-    const kvPerToken = config.num_hidden_layers * 2 * config.num_key_value_heads * headDim * elem;
-    const kvShare = httpLevels.map((l) => {
-      // Each decode step sends the past in and takes the present back: 2 × the batch's cache at the mean context.
-      const kvBytesPerStep = 2 * l.concurrency * (P + N / 2) * kvPerToken;
-      const copyMs = (kvBytesPerStep / bw) * 1000;
-      return { concurrency: l.concurrency, kvBytesPerStep, copyMs, stepMs: l.tpotMs.p50, share: copyMs / l.tpotMs.p50 };
-    });
-    gpuCopy = { sizes: res.sizes, kvShare };
-  } catch (err) {
-    gpuCopy = { error: (err as Error).message };
-  } finally {
-    await proc.close();
-  }
+if (gpu && gpuCopySizes) {
+  const bw = gpuCopySizes.at(-1)!.bytesMovedPerSecond;
+  const elem = config.nemotron_onnx?.dtype === 'float16' ? 2 : 4;
+  const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
+  const kvPerToken = config.num_hidden_layers * 2 * config.num_key_value_heads * headDim * elem;
+  const kvShare = httpLevels.map((l) => {
+    // Each decode step sends the past in and takes the present back: 2 × the batch's cache at the mean context.
+    const kvBytesPerStep = 2 * l.concurrency * (P + N / 2) * kvPerToken;
+    const copyMs = (kvBytesPerStep / bw) * 1000;
+    return { concurrency: l.concurrency, kvBytesPerStep, copyMs, stepMs: l.tpotMs.p50, share: copyMs / l.tpotMs.p50 };
+  });
+  gpuCopy = { sizes: gpuCopySizes, kvShare };
+} else if (gpu) {
+  gpuCopy = { error: gpuCopyError ?? 'not measured' };
 }
 
 // ---- figures --------------------------------------------------------------------------------------
 
-const rawFigures: RawFigure[] = [];
-for (const label of ['batch 1', 'batch 16']) {
-  const rs = rawRuns.filter((r) => r.label === label);
-  if (!rs.length) continue;
-  const tps = rs.map((r) => r.tokensPerSecond);
-  rawFigures.push({
-    label,
-    batch: rs[0]!.batch,
-    promptTokens: rs[0]!.promptTokens,
-    outputTokens: rs[0]!.outputTokens,
-    reps: rs.length,
-    tokensPerSecond: median(tps),
-    repTokensPerSecond: tps,
-    prefillSeconds: median(rs.map((r) => r.prefillSeconds)),
-    decodeStepMs: median(rs.flatMap((r) => r.decodeStepMs)),
-  });
-}
-
+const rawFigures = rawFigureList(rawRuns);
 function tjsFigure(): TjsFigure | { error: string } {
   if (!tjsProc) return { error: 'skipped' };
   if (tjsSixteen.length === 0) return { error: tjsError ?? 'not run (no 16-stream level)' };
-  const reqs = tjsSixteen;
-  const calls = tjsCalls;
-  const pastGrows = calls.length > 1 && calls.every((c, i) => c.past === (i === 0 ? 0 : P + i - 1));
-  const decodeWidths = [...new Set(calls.slice(1).map((c) => c.width))];
-  const rawTokens = rawRuns.find((r) => r.label === 'batch 1')?.row0Tokens;
-  let same: boolean | null = null;
-  if (rawTokens && reqs[0]) {
-    // transformers.js ran with min_new_tokens (EOS banned): compare up to the raw loop's first EOS.
-    const stop = rawTokens.findIndex((t) => eos.has(t));
-    same = rawTokens.slice(0, stop < 0 ? rawTokens.length : stop).every((t, i) => reqs[0]!.tokens[i] === t);
-  }
-  // The 16 arrived together and a server without batching serves them back to back: request i starts
-  // when request i-1 ends. Their service times were measured in shares between the other runners' runs.
-  const ends: number[] = [];
-  reqs.forEach((r, i) => ends.push((ends[i - 1] ?? 0) + r.seconds * 1000));
-  const serviceSeconds = ends.at(-1)! / 1000;
-  const singles = tjsSingles.length ? tjsSingles : reqs.map((r) => r.generated / r.seconds);
-  return {
-    requests: reqs.length,
+  return tjsFigureOf({
+    sixteen: tjsSixteen,
+    calls: tjsCalls,
+    singles: tjsSingles,
+    shares: tjsShares,
+    rawTokens: rawRuns.find((r) => r.label === 'batch 1')?.row0Tokens,
+    eos,
     promptTokens: P,
     outputTokens: N,
     loadSeconds: tjsLoadSeconds,
-    singleTokensPerSecond: median(singles),
-    singleRoundsTokensPerSecond: tjsSingles,
-    sequentialTokensPerSecond: reqs.reduce((a, r) => a + r.generated, 0) / serviceSeconds,
-    ttftMs: summarize(reqs.map((r, i) => (ends[i - 1] ?? 0) + r.tokenMs[0]!)),
-    itlMs: summarize(reqs.flatMap((r) => r.tokenMs.slice(1).map((ms, k) => ms - r.tokenMs[k]!))),
-    e2eMs: summarize(ends),
-    kvCheck: {
-      runCalls: calls.length,
-      prefillWidth: calls[0]?.width ?? NaN,
-      decodeWidths,
-      pastGrows,
-      usesKvCache: pastGrows && calls.length === N && decodeWidths.length === 1 && decodeWidths[0] === 1,
-    },
-    sameTokensAsRawLoop: same,
     peakRssBytes: tjsMem?.hwm ?? null,
-  };
+  });
 }
 
 const eventLoopRecord: BenchResult['http']['eventLoop'] = Object.fromEntries([...eventLoop].map(([c, e]) => [String(c), e]));
@@ -442,10 +400,14 @@ const result: BenchResult = {
   machine,
   loadAvgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
   model: { dir: rel(modelDir), onnxPath: rel(onnxPath), bytes, layers: config.num_hidden_layers, hidden: config.hidden_size },
-  config: { promptTokens: P, outputTokens: N, levels, provider, threads, serverArgs: shownArgs },
+  config: { promptTokens: P, outputTokens: N, levels, provider, threads, serverArgs: shownArgs, serverNodeFlags: nodeFlags },
   bandwidth,
   roofline,
-  raw: { runs: rawFigures, peakRssBytes: rawMem?.hwm ?? null },
+  raw: {
+    runs: rawFigures,
+    peakRssBytes: rawMem?.hwm ?? null,
+    bestDecodeStepMs: Math.min(...rawRuns.filter((r) => r.label === 'batch 1').map((r) => median(r.decodeStepMs))),
+  },
   tjs: tjsFigure(),
   http: { levels: httpLevels, idleRssBytes: idleRss, peakRssBytes: serverPeak, eventLoop: eventLoopRecord },
   context,
@@ -460,9 +422,15 @@ const resultsDir = join(REPO, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}-${mode}.json`);
 writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
-saveLatest(REPO, result);
-progress(`wrote ${rel(file)} and bench/latest/${mode}.json`);
-if (!values['no-docs']) for (const f of writeDocs(REPO)) progress(`wrote ${f}`);
+// A run with non-default settings is an experiment: its JSON is kept, the published figures are not replaced.
+const custom = [values.model, values.levels, values.prompt, values.tokens, values['server-node-flags']].some((v) => v) || skip.size > 0 || threads > 0;
+if (custom) {
+  progress(`wrote ${rel(file)} (non-default settings: bench/latest and docs left as they were)`);
+} else {
+  saveLatest(REPO, result);
+  progress(`wrote ${rel(file)} and bench/latest/${mode}.json`);
+  if (!values['no-docs']) for (const f of writeDocs(REPO)) progress(`wrote ${f}`);
+}
 
 console.log(`\n${mode} run, ${(result.durationSeconds / 60).toFixed(1)} min, load average ${machine.loadAvgStart[0]} → ${result.loadAvgEnd[0]}`);
 console.table(httpLevels.map((l) => ({ streams: l.concurrency, 'tok/s': +l.tokensPerSecond.toFixed(1), 'TTFT p50 ms': +l.ttftMs.p50.toFixed(0), 'ITL p50 ms': +l.itlMs.p50.toFixed(1), 'ITL p99 ms': +l.itlMs.p99.toFixed(1), 'e2e p99 s': +(l.e2eMs.p99 / 1000).toFixed(2) })));

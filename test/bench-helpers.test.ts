@@ -5,10 +5,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { levelFigures, parseSseFrames, promptIds, type StreamTiming } from '../bench/lib/load.ts';
-import { evaluateTargets, throughputChart } from '../bench/lib/report.ts';
+import { evaluateTargets, pairedRatio, throughputChart } from '../bench/lib/report.ts';
 import { percentile, summarize } from '../bench/lib/stats.ts';
 import { escapeXml, lineChart, niceScale } from '../bench/lib/svg.ts';
 import { promGauge } from '../bench/lib/server.ts';
+import { parseScoreOutput } from '../bench/lib/score-section.ts';
+import { tjsFigureOf } from '../bench/lib/figures.ts';
 import type { BenchResult } from '../bench/lib/types.ts';
 
 describe('percentile', () => {
@@ -115,6 +117,21 @@ describe('targets', () => {
     assert.equal(t['ctx-2048-vs-128']!.figure, 1.5);
     assert.equal(t['event-loop-p99']!.met, false);
   });
+  test('ratios measured side by side in rounds are paired: the median of the per-round ratios', () => {
+    // Load changed between rounds: the per-round ratio is steady while the medians of each side are not.
+    const r = pairedRatio([40, 42, 90, 88, 45], [44, 46, 100, 98, 50]);
+    assert.equal(r.rounds!.length, 5);
+    assert.ok(Math.abs(r.figure - 0.9) < 0.01);
+    assert.equal(pairedRatio(undefined, [1], 3, 2).figure, 1.5);
+    assert.ok(Number.isNaN(pairedRatio(undefined, undefined).figure));
+    const t = evaluateTargets({
+      ...result,
+      raw: { runs: [{ label: 'batch 1', batch: 1, tokensPerSecond: 60, repTokensPerSecond: [40, 100] }], peakRssBytes: null },
+      http: { ...result.http, levels: [{ ...level(1, 64), waveTokensPerSecond: [38, 90] }, level(16, 300)] },
+    } as unknown as BenchResult).find((x) => x.id === 'single-vs-raw')!;
+    assert.deepEqual(t.rounds, [38 / 40, 90 / 100]);
+    assert.equal(t.met, true);
+  });
   test('a missing figure is n/a, not a pass', () => {
     const t = evaluateTargets({ ...result, tjs: { error: 'failed' } } as BenchResult);
     assert.equal(t.find((x) => x.id === 'single-vs-tjs')!.met, null);
@@ -129,5 +146,41 @@ describe('targets', () => {
       tjs: { ...result.tjs, requests: 16 },
     } as unknown as BenchResult);
     for (const name of ['this server', 'raw onnxruntime loop', 'transformers.js', 'roofline']) assert.ok(svg.includes(name), name);
+  });
+});
+
+describe('baseline figures', () => {
+  const req = (seconds: number, tokens: number[]) => ({ startedMs: 0, seconds, tokenMs: tokens.map((_, i) => 10 + i * 5), generated: tokens.length, tokens });
+  const base = {
+    singles: [30, 40, 50],
+    shares: [20, 25],
+    eos: new Set([9]),
+    promptTokens: 4,
+    outputTokens: 3,
+    loadSeconds: 1,
+    peakRssBytes: null,
+  };
+  test('transformers.js: back-to-back timeline, KV cache check, same tokens as the raw loop up to its EOS', () => {
+    const f = tjsFigureOf({
+      ...base,
+      sixteen: [req(1, [5, 6, 7]), req(2, [1, 2, 3])],
+      calls: [{ width: 4, past: 0 }, { width: 1, past: 4 }, { width: 1, past: 5 }],
+      rawTokens: [5, 6, 9],
+    });
+    assert.equal(f.singleTokensPerSecond, 40);
+    assert.equal(f.sequentialTokensPerSecond, 6 / 3);
+    assert.deepEqual([f.ttftMs.min, f.ttftMs.max], [10, 1010]); // the second waits for the first
+    assert.deepEqual([f.e2eMs.min, f.e2eMs.max], [1000, 3000]);
+    assert.equal(f.kvCheck.usesKvCache, true);
+    assert.equal(f.sameTokensAsRawLoop, true);
+  });
+  test('a past that does not grow (recomputation) is caught', () => {
+    const f = tjsFigureOf({ ...base, sixteen: [req(1, [5, 6, 7])], calls: [{ width: 4, past: 0 }, { width: 5, past: 0 }, { width: 6, past: 0 }], rawTokens: [5, 7, 7] });
+    assert.equal(f.kvCheck.usesKvCache, false);
+    assert.equal(f.sameTokensAsRawLoop, false);
+  });
+  test("reads bench/score.ts's table", () => {
+    const out = '[short] 16 pairs\n  one at a time                     376.3 pairs/s    2.0 rows/pass\n  concurrent (16 req x 2)          1674.9 pairs/s   31.0 rows/pass\n';
+    assert.deepEqual(parseScoreOutput(out), { 'one at a time': 376.3, 'concurrent (16 req x 2)': 1674.9 });
   });
 });

@@ -3,19 +3,31 @@
  * derived from them (model bytes read per token / bandwidth).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
-/** Version of an installed npm package, or null. */
+/** Version of an installed npm package, or null (found from its entry point when its exports hide package.json). */
 export function packageVersion(name: string): string | null {
   try {
     return (require(`${name}/package.json`) as { version: string }).version;
   } catch {
+    try {
+      let dir = dirname(require.resolve(name));
+      for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+        const pkg = join(dir, 'package.json');
+        if (existsSync(pkg)) {
+          const j = JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string; version?: string };
+          if (j.name === name) return j.version ?? null;
+        }
+      }
+    } catch {
+      /* not installed */
+    }
     return null;
   }
 }

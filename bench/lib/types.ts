@@ -42,8 +42,10 @@ export interface TjsFigure {
   loadSeconds: number;
   /** Median over the rounds' single requests (each beside the server's single stream) of tokens / generate() time. */
   singleTokensPerSecond: number;
-  /** Those single requests, tokens/s each. */
+  /** Those single requests, tokens/s each, one per round. */
   singleRoundsTokensPerSecond: number[];
+  /** Per round, the share of the 16 requests served in it: its tokens / its service time. */
+  shareTokensPerSecond: number[];
   /**
    * The 16 requests' tokens / their summed service times: they arrived together and a server without
    * batching serves them back to back (served here in shares between the other runners' runs).
@@ -75,9 +77,12 @@ export interface ScoreFigure {
 export interface TargetResult {
   id: string;
   what: string;
+  /** The median over rounds of the ratio within each round (or the ratio of medians without rounds). */
   figure: number;
   target: string;
   met: boolean | null;
+  /** Each round's ratio, when the two figures were measured side by side in rounds. */
+  rounds?: number[];
 }
 
 export interface BenchResult {
@@ -95,10 +100,12 @@ export interface BenchResult {
     provider: 'cpu' | 'cuda';
     threads: number;
     serverArgs: string[];
+    /** Node flags the server process ran with (experiments only). */
+    serverNodeFlags?: string[];
   };
   bandwidth: Bandwidth | null;
   roofline: { tokensPerSecond: number; msPerToken: number; note: string } | null;
-  raw: { runs: RawFigure[]; peakRssBytes: number | null };
+  raw: { runs: RawFigure[]; peakRssBytes: number | null; /** Batch 1: the lowest per-round median decode step, ms. */ bestDecodeStepMs?: number };
   tjs: TjsFigure | { error: string };
   http: {
     levels: LevelResult[];
