@@ -56,10 +56,9 @@ export type VocabularySource = TextTokenizer | TokenTable;
 export function getTokenVocabulary(source: VocabularySource): TokenVocabulary {
   let v = cache.get(source);
   if (!v) {
-    const bytes =
-      source instanceof TokenTable
-        ? Array.from({ length: source.vocabSize }, (_, id) => (source.specialTokenIds.has(id) ? null : source.tokenBytes(id)))
-        : tokenBytesOf(source);
+    // Token bytes come from the packed table (built here for a full tokenizer: one decoding rule set).
+    const table = source instanceof TokenTable ? source : TokenTable.fromTokenizer(source);
+    const bytes = Array.from({ length: table.vocabSize }, (_, id) => (table.specialTokenIds.has(id) ? null : table.tokenBytes(id)));
     v = buildVocabulary(bytes);
     cache.set(source, v);
   }
@@ -171,55 +170,4 @@ function buildTrie(ids: number[], bytes: (Uint8Array | null)[]): ByteTrie {
     prev = key;
   }
   return { firstChild, nextSibling, byte, token, moreTokens, nodeCount };
-}
-
-/** GPT-2's byte-level alphabet: the character standing for each byte. */
-function byteLevelDecoder(): Map<string, number> {
-  const bs: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
-  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  return new Map(bs.map((b, i) => [String.fromCharCode(cs[i]!), b]));
-}
-
-const utf8 = new TextEncoder();
-
-/** Each id's bytes, from the token strings: byte-level if the vocabulary uses that alphabet, else SentencePiece. */
-function tokenBytesOf(tokenizer: TextTokenizer): (Uint8Array | null)[] {
-  const decoder = byteLevelDecoder();
-  const size = tokenizer.vocabSize;
-  const strings: (string | undefined)[] = [];
-  let mapped = 0;
-  let total = 0;
-  for (let id = 0; id < size; id++) {
-    const s = tokenizer.specialTokenIds.has(id) ? undefined : tokenizer.idToToken(id);
-    strings.push(s);
-    if (s === undefined) continue;
-    total++;
-    if ([...s].every((ch) => decoder.has(ch))) mapped++;
-  }
-  const byteLevel = mapped > 0.99 * total;
-  return strings.map((s, id) => {
-    if (s === undefined) return null;
-    if (byteLevel) {
-      const out = new Uint8Array(s.length);
-      for (let i = 0; i < s.length; i++) {
-        const b = decoder.get(s[i]!);
-        if (b === undefined) return utf8.encode(tokenizer.decode([id], { skipSpecialTokens: false }));
-        out[i] = b;
-      }
-      return out;
-    }
-    const byteToken = /^<0x([0-9A-Fa-f]{2})>$/.exec(s);
-    if (byteToken) return Uint8Array.of(parseInt(byteToken[1]!, 16));
-    return utf8.encode(s.replace(/\u2581/g, ' '));
-  });
 }
