@@ -53,6 +53,7 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
       break;
     }
   }
+  const logprobs = parseLogprobs(body, style);
   const seed = maybeNumber(body, 'seed', { integer: true, min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
   return {
     n,
@@ -67,14 +68,15 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
       frequencyPenalty: optNumber(body, 'frequency_penalty', 0, { min: -2, max: 2 }),
       logitBias: logitBias(body, vocab),
       seed,
-      logprobs: parseLogprobs(body, style),
+      logprobs,
     },
     stop: stopStrings(body),
     stopTokenIds: tokenIdList(body, 'stop_token_ids', vocab),
     ignoreEos: optBool(body, 'ignore_eos', false),
     includeStopStrInOutput: optBool(body, 'include_stop_str_in_output', false),
     skipSpecialTokens: optBool(body, 'skip_special_tokens', true),
-    returnTokenText: true,
+    // Token texts are only needed for logprobs output; skip the per-token decode otherwise.
+    returnTokenText: logprobs !== null,
   };
 }
 
