@@ -40,3 +40,31 @@ for (const [name, dir] of [['Llama 3.1 byte-level BPE', INSTRUCT], ['fixture Sen
     });
   });
 }
+
+describe('exact token bytes through the engine', () => {
+  test('a token holding part of a UTF-8 character reports its real bytes in logprobs', async () => {
+    const { Engine } = await import('../src/runtime/engine.ts');
+    const { greedyRequest, collect } = await import('./helpers/engine.ts');
+    const tok = await loadTokenizer(INSTRUCT);
+    const table = TokenTable.fromTokenizer(tok);
+    const partial = tok.encode('🤖', { addSpecialTokens: false }).find((id) => tok.decode([id]).includes('\uFFFD'))!;
+    assert.ok(partial !== undefined, 'the emoji splits into byte tokens');
+    const engine = await Engine.start({ modelDir: INSTRUCT });
+    try {
+      const events = await collect(engine.generate(greedyRequest([128000, 9906], {
+        maxTokens: 1,
+        returnTokenText: true,
+        sampling: { ...greedyRequest([]).sampling, logitBias: { [partial]: 100 }, logprobs: 2 },
+      })));
+      const t = events.find((e) => e.type === 'token');
+      assert.ok(t && t.type === 'token');
+      assert.equal(t.tokenId, partial);
+      assert.ok(t.token!.includes('\uFFFD'));
+      assert.deepEqual(t.bytes, [...table.tokenBytes(partial)]);
+      assert.ok(t.bytes!.length > 0 && t.bytes![0]! >= 0x80, 'raw UTF-8 bytes, not the replacement character');
+      assert.deepEqual(t.topLogprobs![0]!.bytes, t.bytes);
+    } finally {
+      await engine.close();
+    }
+  });
+});

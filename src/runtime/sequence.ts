@@ -1,5 +1,5 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
-import type { TokenTable } from '../tokenizer/token-table.ts';
+import { TokenTable } from '../tokenizer/token-table.ts';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
 import { ConstraintError, createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
 import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
@@ -92,7 +92,7 @@ export class Sequence {
       event.logprob = s.logprob;
       event.topLogprobs = s.topLogprobs?.map((t) => this.describe(t));
     }
-    if (this.request.returnTokenText) event.token = this.tokenText(s.tokenId);
+    if (this.request.returnTokenText) Object.assign(event, this.tokenInfo(s.tokenId));
     const events: GenerationEvent[] = [event];
     if (stop.stopped) events.push(this.end('stop', '', stop.matched));
     else if (tokenStop?.finishReason === 'stop') events.push(this.end('stop', this.flushText(), tokenStop.tokenId));
@@ -143,7 +143,16 @@ export class Sequence {
     return this.tokenizer.decode([id], { skipSpecialTokens: false });
   }
 
+  /** A token's text and exact bytes (the packed table knows them; a full tokenizer gives the text's). */
+  private tokenInfo(id: number): { token: string; bytes: number[] } {
+    if (this.tokenizer instanceof TokenTable) {
+      return { token: this.tokenizer.tokenText(id), bytes: [...this.tokenizer.tokenBytes(id)] };
+    }
+    const token = this.tokenText(id);
+    return { token, bytes: [...Buffer.from(token, 'utf8')] };
+  }
+
   private describe(t: { tokenId: number; logprob: number }): TokenLogprob {
-    return this.request.returnTokenText ? { ...t, token: this.tokenText(t.tokenId) } : { ...t };
+    return this.request.returnTokenText ? { ...t, ...this.tokenInfo(t.tokenId) } : { ...t };
   }
 }

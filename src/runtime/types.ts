@@ -46,6 +46,8 @@ export interface TokenLogprob {
   logprob: number;
   /** The token's own text (special tokens included), when returnTokenText. */
   token?: string;
+  /** The token's exact bytes (a token may hold part of a UTF-8 character), when returnTokenText. */
+  bytes?: number[];
 }
 
 /** Why a sequence ended. 'abort' = caller's signal or engine shutdown. */
@@ -62,6 +64,8 @@ export type GenerationEvent =
       text: string;
       /** The token's own text, when returnTokenText. */
       token?: string;
+      /** The token's exact bytes, when returnTokenText. */
+      bytes?: number[];
       logprob?: number;
       topLogprobs?: TokenLogprob[];
     }

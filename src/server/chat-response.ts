@@ -15,11 +15,11 @@ export function logprobEntry(t: TokenRecord) {
   return {
     token: t.token,
     logprob: finiteLogprob(t.logprob),
-    bytes: tokenBytes(t.token),
+    bytes: t.bytes ?? tokenBytes(t.token),
     top_logprobs: t.topLogprobs.map((a: TokenLogprob) => ({
       token: a.token ?? '',
       logprob: finiteLogprob(a.logprob),
-      bytes: tokenBytes(a.token ?? ''),
+      bytes: a.bytes ?? tokenBytes(a.token ?? ''),
     })),
   };
 }

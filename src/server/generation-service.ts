@@ -12,6 +12,8 @@ import { ApiError } from './errors.ts';
 export interface TokenRecord {
   tokenId: number;
   token: string;
+  /** Exact bytes when the engine gave them (else the token text's UTF-8). */
+  bytes?: number[];
   logprob: number;
   topLogprobs: TokenLogprob[];
 }
@@ -95,7 +97,7 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>, 
     c.text += e.text;
     if (e.type === 'token') {
       if (e.logprob !== undefined) {
-        c.tokens.push({ tokenId: e.tokenId, token: e.token ?? '', logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] });
+        c.tokens.push({ tokenId: e.tokenId, token: e.token ?? '', bytes: e.bytes, logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] });
       }
     } else {
       c.finishReason = e.finishReason;

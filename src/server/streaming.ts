@@ -55,7 +55,7 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
       if (e.type === 'error') throw engineEventError(e);
       if (e.type === 'token') {
         const tokens = o.logprobs && e.logprob !== undefined
-          ? [{ tokenId: e.tokenId, token: e.token ?? '', logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] }]
+          ? [{ tokenId: e.tokenId, token: e.token ?? '', bytes: e.bytes, logprob: e.logprob, topLogprobs: e.topLogprobs ?? [] }]
           : null;
         if (e.text !== '' || tokens) await send(o.shapes.content(e.index, e.text, tokens));
         continue;

@@ -85,6 +85,14 @@ export class TokenTable {
     return this.data.bytes.subarray(this.data.offsets[id]!, this.data.offsets[id + 1]!);
   }
 
+  /**
+   * One token's own text, as it reads inside a text (SentencePiece `▁x` keeps its space; a token holding
+   * part of a UTF-8 character shows U+FFFD). Special tokens give their content.
+   */
+  tokenText(id: number): string {
+    return textDecoder.decode(this.tokenBytes(id));
+  }
+
   /** Ids to text, as TextTokenizer.decode does (special tokens skipped unless skipSpecialTokens is false). */
   decode(ids: ReadonlyArray<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
     const skip = opts.skipSpecialTokens ?? true;
