@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSTRUCT, REPO, REWARD } from './helpers/paths.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
+import type { EvalCounts } from '../src/scoring/eval.ts';
 
 const SCRIPT = join(REPO, 'scripts', 'eval-reward.ts');
 const SAMPLE = join(REPO, 'data', 'reward-sample.jsonl');
@@ -35,15 +36,7 @@ function runEval(args: string[]): Promise<Run> {
   });
 }
 
-interface Counts {
-  rows: number;
-  scored: number;
-  correct: number;
-  wrong: number;
-  ties: number;
-  errors: number;
-  accuracy: number | null;
-}
+type Counts = EvalCounts;
 interface RowOut {
   line: number;
   id?: string;

@@ -9,7 +9,7 @@ import type { AppDeps, GenerateModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
-import { type Body, has, optBool, optString } from './validate.ts';
+import { type Body, has, optBool, optString, parseStreaming } from './validate.ts';
 import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from './tools/index.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -100,21 +100,6 @@ export function parseMessages(v: unknown): ChatMessage[] {
     }
     return out;
   });
-}
-
-/** Reads `stream` and `stream_options`. */
-function parseStreaming(body: Body): { stream: boolean; includeUsage: boolean } {
-  const stream = optBool(body, 'stream', false);
-  let includeUsage = false;
-  if (has(body, 'stream_options')) {
-    if (!stream) throw invalidRequest(`'stream_options' is only allowed when 'stream' is true`, 'stream_options');
-    const so = body.stream_options as Record<string, unknown>;
-    if (typeof so !== 'object' || Array.isArray(so)) {
-      throw invalidRequest(`Invalid type for 'stream_options': expected an object`, 'stream_options', 'invalid_type');
-    }
-    includeUsage = optBool(so, 'include_usage', false);
-  }
-  return { stream, includeUsage };
 }
 
 /** Validates a chat body and renders its prompt. */

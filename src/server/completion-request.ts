@@ -7,7 +7,7 @@ import type { AppDeps, GenerateModel, ServedModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
-import { type Body, checkNumber, has, optBool, optString } from './validate.ts';
+import { type Body, checkNumber, has, optBool, optString, parseStreaming } from './validate.ts';
 
 /** A validated text-completion request. */
 export interface CompletionRequest {
@@ -54,12 +54,7 @@ export function parseCompletionRequest(body: Body, deps: AppDeps): CompletionReq
   if (best !== params.n) {
     throw invalidRequest(`'best_of' other than n is supported on /v1/chat/completions only`, 'best_of', 'unsupported_parameter');
   }
-  const stream = optBool(body, 'stream', false);
-  const so = body.stream_options as Record<string, unknown> | undefined;
-  if (so !== undefined && so !== null && !stream) {
-    throw invalidRequest(`'stream_options' is only allowed when 'stream' is true`, 'stream_options');
-  }
-  const includeUsage = so && typeof so === 'object' ? optBool(so, 'include_usage', false) : false;
+  const { stream, includeUsage } = parseStreaming(body);
   const generations = lists.map((ids, i) => finalizeRequest(params, ids, model, deps.limits, lists.length > 1 ? `prompt[${i}]` : 'prompt'));
   return {
     model,

@@ -118,3 +118,18 @@ export function logitBias(body: Body, vocabSize: number): Record<number, number>
   }
   return out;
 }
+
+/** Reads `stream` and `stream_options`. */
+export function parseStreaming(body: Body): { stream: boolean; includeUsage: boolean } {
+  const stream = optBool(body, 'stream', false);
+  let includeUsage = false;
+  if (has(body, 'stream_options')) {
+    if (!stream) throw invalidRequest(`'stream_options' is only allowed when 'stream' is true`, 'stream_options');
+    const so = body.stream_options as Record<string, unknown>;
+    if (typeof so !== 'object' || Array.isArray(so)) {
+      throw invalidRequest(`Invalid type for 'stream_options': expected an object`, 'stream_options', 'invalid_type');
+    }
+    includeUsage = optBool(so, 'include_usage', false);
+  }
+  return { stream, includeUsage };
+}

@@ -1,18 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { rankScores } from '../../scoring/ranking.ts';
 import type { AppDeps } from '../deps.ts';
-import { responseId } from '../generation-service.ts';
+import { connectionSignal, responseId } from '../generation-service.ts';
 import { parseRerankRequest, parseScoreRequest } from '../score-request.ts';
 import { asBody } from '../validate.ts';
-
-/** Aborts scoring when the client goes away before the answer. */
-function clientSignal(reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) ac.abort();
-  });
-  return ac.signal;
-}
 
 const usage = (items: number[][]) => {
   const tokens = items.reduce((a, i) => a + i.length, 0);
@@ -23,7 +14,7 @@ const usage = (items: number[][]) => {
 export function registerScoreRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post('/v1/score', async (req, reply) => {
     const job = parseScoreRequest(asBody(req.body), deps);
-    const scores = await job.model.scorer.score(job.items, clientSignal(reply));
+    const scores = await job.model.scorer.score(job.items, connectionSignal(reply, 0).signal);
     const ranks = job.form === 'candidates' ? rankScores(scores.map((s) => s.score)) : undefined;
     req.usage = { promptTokens: usage(job.items).prompt_tokens, completionTokens: 0 };
     return {
@@ -47,7 +38,7 @@ export function registerScoreRoutes(app: FastifyInstance, deps: AppDeps): void {
 
   app.post('/v1/rerank', async (req, reply) => {
     const job = parseRerankRequest(asBody(req.body), deps);
-    const scores = await job.model.scorer.score(job.items, clientSignal(reply));
+    const scores = await job.model.scorer.score(job.items, connectionSignal(reply, 0).signal);
     const ranked = rankScores(scores.map((s) => s.score)).slice(0, job.topN);
     req.usage = { promptTokens: usage(job.items).prompt_tokens, completionTokens: 0 };
     return {
