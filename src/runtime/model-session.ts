@@ -13,6 +13,8 @@ export interface ExecutionOptions {
   intraOpThreads: number;
   /** When CUDA is asked for but cannot start: fall back to CPU (true) or fail (false). */
   cudaFallbackToCpu: boolean;
+  /** CUDA memory arena limit in bytes (0 = none); the native runtime only. */
+  cudaMemLimit?: number;
 }
 
 export const DEFAULT_EXECUTION: ExecutionOptions = {

@@ -1,0 +1,344 @@
+/**
+ * The KV store: a batch of sequences' KV cache, kept where the model runs, bounded by a budget.
+ *
+ * Layout. Per layer, keys and values are each a flat array holding the batch as one dense tensor
+ * [rows, kvHeads, length, headDim] at offset 0 — exactly what the graph takes as `past_key_values.N.*`.
+ * Both export styles return `present` = past + the step's new columns ([rows, kvHeads, length + added,
+ * headDim]; Concat in Optimum graphs, MultiHeadAttention / GroupQueryAttention without a shared buffer in
+ * GenAI graphs), so a store keeps TWO buffers of equal capacity and ping-pongs: the past is read from
+ * one while the graph writes the present into the other, which becomes the next past. No step
+ * allocates or copies on the host; the graph's own concatenation is the only copy, on the device.
+ *
+ * Invariant (no holes): with left padding a row's valid tokens are its last `lens[r]` columns; with
+ * right padding its first `lens[r]` columns. Every step appends the same number of columns to every
+ * row, with each row's new tokens padded on the geometry's side.
+ *
+ * Memory. Each buffer holds `capacity` token slots (a slot = one row × one column, all layers, keys and
+ * values). Capacity is set when membership changes, to rows × (length + the most tokens any row may
+ * still add), so steps never need more; it is charged to the pool when allocated, and the pool refuses
+ * anything past its budget. Joins and leaves re-pack rows on the device (KvMemory.copy), into the idle
+ * buffer when capacity allows, else into a new allocation (the idle buffer is freed first, so a re-size
+ * peaks at old + new, not 2 × old + 2 × new). The cost of this design: 2 × rows × longest row, the
+ * dense batch's padding included — what admission charges (see `joinCost`).
+ */
+import type { KvArray, KvMemory } from './memory.ts';
+import type { KvDType } from './memory.ts';
+
+/** Shape facts shared by every store of one model. */
+export interface KvGeometry {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  dtype: KvDType;
+  side: 'left' | 'right';
+}
+
+/** Raised when an allocation would pass the KV budget (admission should have prevented it). */
+export class KvBudgetError extends Error {
+  override name = 'KvBudgetError';
+}
+
+/** One allocation: per layer a key and a value array of `slots` token slots. */
+export interface KvBuffer<A extends KvArray = KvArray> {
+  readonly slots: number;
+  readonly keys: A[];
+  readonly values: A[];
+}
+
+/** Every KV allocation of one model goes through its pool, which holds it within the budget. */
+export class KvPool<A extends KvArray = KvArray> {
+  /** Token slots allocated now, and the most ever allocated at once. */
+  allocatedSlots = 0;
+  peakSlots = 0;
+  /** Allocations made (buffers), for tests that check steps allocate nothing. */
+  allocations = 0;
+
+  constructor(
+    readonly memory: KvMemory<A>,
+    readonly geo: KvGeometry,
+    /** Token slots the budget allows. */
+    readonly budgetSlots: number,
+  ) {}
+
+  /** Elements of one layer's key (or value) array per token slot. */
+  get slotElements(): number {
+    return this.geo.numKvHeads * this.geo.headDim;
+  }
+
+  alloc(slots: number): KvBuffer<A> {
+    if (this.allocatedSlots + slots > this.budgetSlots) {
+      throw new KvBudgetError(`KV allocation of ${slots} slots would pass the budget (${this.allocatedSlots} of ${this.budgetSlots} in use)`);
+    }
+    const n = Math.max(slots, 1) * this.slotElements;
+    const buf: KvBuffer<A> = {
+      slots,
+      keys: Array.from({ length: this.geo.numLayers }, () => this.memory.alloc(n)),
+      values: Array.from({ length: this.geo.numLayers }, () => this.memory.alloc(n)),
+    };
+    this.allocatedSlots += slots;
+    this.peakSlots = Math.max(this.peakSlots, this.allocatedSlots);
+    this.allocations++;
+    return buf;
+  }
+
+  free(buf: KvBuffer<A> | undefined): void {
+    if (!buf) return;
+    for (const a of [...buf.keys, ...buf.values]) this.memory.free(a);
+    this.allocatedSlots -= buf.slots;
+  }
+}
+
+/** A tensor view for binding: an array and the dims of the tensor at its start. */
+export interface KvView<A extends KvArray = KvArray> {
+  array: A;
+  dims: [number, number, number, number];
+}
+
+/** What admission needs to know of a request joining the decode batch. */
+export interface JoinRequest {
+  promptLen: number;
+  n: number;
+  /** Longest the sequence's KV may grow: min(prompt + max_tokens, context). */
+  finalLen: number;
+}
+
+/** See the module comment. */
+export class KvStore<A extends KvArray = KvArray> {
+  /** Valid tokens per row. */
+  lens: number[] = [];
+  /** Longest each row may grow to (its KV never needs more). */
+  finals: number[] = [];
+  /** Columns (past length) of every row. */
+  length = 0;
+  private bufs: [KvBuffer<A> | undefined, KvBuffer<A> | undefined] = [undefined, undefined];
+  private cur: 0 | 1 = 0;
+
+  constructor(readonly pool: KvPool<A>) {}
+
+  /** A store for a prefill group of `rows` prompts, the longest `width` tokens, run in one chunk or several. */
+  static forPrefill<A extends KvArray>(pool: KvPool<A>, rows: number, width: number, chunked: boolean): KvStore<A> {
+    const s = new KvStore(pool);
+    s.lens = new Array<number>(rows).fill(0);
+    s.finals = new Array<number>(rows).fill(width);
+    // A single chunk has an empty past: only the buffer it writes is needed.
+    s.bufs = [chunked ? pool.alloc(rows * width) : undefined, pool.alloc(rows * width)];
+    return s;
+  }
+
+  get rows(): number {
+    return this.lens.length;
+  }
+
+  /** Slots this store holds allocated (both buffers). */
+  get allocatedSlots(): number {
+    return (this.bufs[0]?.slots ?? 0) + (this.bufs[1]?.slots ?? 0);
+  }
+
+  /** Capacity of each buffer, in slots. */
+  get capacity(): number {
+    return Math.min(this.bufs[0]?.slots ?? Infinity, this.bufs[1]?.slots ?? Infinity);
+  }
+
+  /** Tokens held, summed over rows. */
+  get usedTokens(): number {
+    return this.lens.reduce((a, b) => a + b, 0);
+  }
+
+  /** The past tensors of `layer` (keys or values) for the next step. */
+  past(layer: number, kind: 'keys' | 'values'): KvView<A> {
+    const buf = this.bufs[this.cur] ?? this.bufs[1 - this.cur]!;
+    return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.length, this.pool.geo.headDim] };
+  }
+
+  /** Where the graph writes the present tensors of a step adding `added` columns. */
+  present(layer: number, kind: 'keys' | 'values', added: number): KvView<A> {
+    const buf = this.bufs[1 - this.cur]!;
+    return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.length + added, this.pool.geo.headDim] };
+  }
+
+  /** Throws unless a step adding `added` columns fits the buffers (admission guarantees it does). */
+  checkStep(added: number): void {
+    const need = this.rows * (this.length + added);
+    const target = this.bufs[1 - this.cur];
+    if (!target || target.slots < need) {
+      throw new KvBudgetError(`KV store holds ${target?.slots ?? 0} slots per buffer; the step needs ${need}`);
+    }
+  }
+
+  /**
+   * The attention mask for a step that adds `added` columns, where row r has `real[r]` real new tokens
+   * (padded on the geometry's side within the added columns).
+   */
+  stepMask(added: number, real: number[], out?: BigInt64Array): BigInt64Array {
+    const width = this.length + added;
+    const mask = out ?? new BigInt64Array(this.rows * width);
+    mask.fill(0n);
+    for (let r = 0; r < this.rows; r++) {
+      const base = r * width;
+      if (this.pool.geo.side === 'left') {
+        mask.fill(1n, base + this.length - this.lens[r]!, base + this.length);
+        mask.fill(1n, base + width - real[r]!, base + width);
+      } else {
+        mask.fill(1n, base, base + this.lens[r]! + real[r]!);
+      }
+    }
+    return mask;
+  }
+
+  /** After a step: the present becomes the past. */
+  adopt(added: number, real: number[]): void {
+    this.cur = (1 - this.cur) as 0 | 1;
+    this.length += added;
+    this.lens = this.lens.map((l, r) => l + real[r]!);
+  }
+
+  /**
+   * Adds rows taken from `group` (row indices, in order; an index may repeat, which is how `n`
+   * sequences share one prefilled prompt), each with the longest length it may reach.
+   */
+  absorb(group: KvStore<A>, rowIdx: number[], finals: number[]): void {
+    const lens = [...this.lens, ...rowIdx.map((r) => group.lens[r]!)];
+    const allFinals = [...this.finals, ...finals];
+    const length = Math.max(0, ...lens);
+    const need = lens.length * columnsNeeded(length, lens, allFinals);
+    const src = this.bufs[this.cur];
+    if (length === this.length && src && src.slots >= need) {
+      // Same column count: existing rows stay where they are; the new ones go after them.
+      this.copyRows(group, rowIdx, src, length, this.rows);
+    } else {
+      const dst = this.target(need);
+      this.copyRows(this, this.lens.map((_, i) => i), dst, length, 0);
+      this.copyRows(group, rowIdx, dst, length, this.rows);
+      this.install(dst, need);
+    }
+    this.lens = lens;
+    this.finals = allFinals;
+    this.length = length;
+  }
+
+  /** Keeps only `rowIdx` (in order), trimming columns no kept row uses; frees everything when none is kept. */
+  keep(rowIdx: number[]): void {
+    const lens = rowIdx.map((r) => this.lens[r]!);
+    const finals = rowIdx.map((r) => this.finals[r]!);
+    if (lens.length === 0) {
+      this.release();
+      return;
+    }
+    const length = Math.max(...lens);
+    const need = lens.length * columnsNeeded(length, lens, finals);
+    const src = this.bufs[this.cur]!;
+    const ascending = rowIdx.every((r, i) => i === 0 || r > rowIdx[i - 1]!);
+    if (length === this.length && ascending && need * 4 > src.slots) {
+      // Same column count: compact rows in place (each moves to a lower or equal offset).
+      this.copyRows(this, rowIdx, src, length, 0);
+    } else {
+      // Shrinks the allocation when it has become much larger than needed.
+      const dst = need * 4 <= src.slots ? this.target(need, true) : this.target(need);
+      this.copyRows(this, rowIdx, dst, length, 0);
+      this.install(dst, need);
+    }
+    this.lens = lens;
+    this.finals = finals;
+    this.length = length;
+  }
+
+  /** Frees both buffers. */
+  release(): void {
+    this.pool.free(this.bufs[0]);
+    this.pool.free(this.bufs[1]);
+    this.bufs = [undefined, undefined];
+    this.cur = 0;
+    this.lens = [];
+    this.finals = [];
+    this.length = 0;
+  }
+
+  /**
+   * The buffer a re-pack writes into: the idle one when it holds `need` slots (and no shrink is asked),
+   * else a new allocation made after freeing the idle one.
+   */
+  private target(need: number, shrink = false): KvBuffer<A> {
+    const idle = this.bufs[1 - this.cur];
+    if (idle && idle.slots >= need && !shrink) return idle;
+    this.pool.free(idle);
+    this.bufs[1 - this.cur] = undefined;
+    return this.pool.alloc(need);
+  }
+
+  /** Makes `dst` (holding the re-packed rows) current; the other buffer is re-sized to match it. */
+  private install(dst: KvBuffer<A>, need: number): void {
+    const old = this.bufs[this.cur];
+    if (old !== dst) {
+      if (this.bufs[1 - this.cur] !== dst) {
+        // dst is a new allocation: the old current buffer goes, and a twin of dst is made.
+        this.pool.free(old);
+        this.bufs[this.cur] = dst;
+        this.bufs[1 - this.cur] = this.pool.alloc(dst.slots);
+        return;
+      }
+      this.cur = (1 - this.cur) as 0 | 1;
+    }
+    const idle = this.bufs[1 - this.cur];
+    if (!idle || idle.slots < need) {
+      this.pool.free(idle);
+      this.bufs[1 - this.cur] = this.pool.alloc(dst.slots);
+    }
+  }
+
+  /**
+   * Copies the valid columns of `rowIdx` rows of `src` into `dst` (laid out with `dstLength` columns) from
+   * row `dstRow0`, and zeroes the written rows' padding: memory may hold anything (NaN included), and a
+   * masked column still enters attention as probability 0 × value.
+   */
+  private copyRows(src: KvStore<A>, rowIdx: number[], dst: KvBuffer<A>, dstLength: number, dstRow0: number): void {
+    const { numKvHeads: H, headDim: D, side, numLayers } = this.pool.geo;
+    const from = src.bufs[src.cur];
+    const mem = this.pool.memory;
+    for (let layer = 0; layer < numLayers; layer++) {
+      for (const kind of ['keys', 'values'] as const) {
+        const a = from?.[kind][layer];
+        const b = dst[kind][layer]!;
+        rowIdx.forEach((r, k) => {
+          const len = from ? src.lens[r]! : 0;
+          const srcCol = side === 'left' ? src.length - len : 0;
+          const dstCol = side === 'left' ? dstLength - len : 0;
+          for (let h = 0; h < H; h++) {
+            const row = ((dstRow0 + k) * H + h) * dstLength * D;
+            const d = row + dstCol * D;
+            const s = ((r * H + h) * src.length + srcCol) * D;
+            if (len > 0 && (a !== b || s !== d)) mem.copy(b, d, a!, s, len * D);
+            mem.zero(b, row, dstCol * D);
+            mem.zero(b, d + len * D, (dstLength - dstCol - len) * D);
+          }
+        });
+      }
+    }
+  }
+
+  /**
+   * What letting `group` join costs, in slots: the peak the pool reaches while it prefills and joins,
+   * and what stays allocated after. An upper bound (rows already decoding may finish meanwhile).
+   */
+  joinCost(group: JoinRequest[], width: number, chunked: boolean): { peak: number; after: number } {
+    const prefill = group.length * width * (chunked ? 2 : 1);
+    // Rows decoding now never need more columns than `reach`: each step adds one column and uses one token.
+    const reach = this.rows > 0 ? columnsNeeded(this.length, this.lens, this.finals) : 0;
+    const newRem = Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
+    const maxPrompt = Math.max(0, ...group.map((g) => g.promptLen));
+    const columns = Math.max(reach, Math.max(this.rows > 0 ? reach : 0, maxPrompt) + newRem);
+    const rows = this.rows + group.reduce((a, g) => a + g.n, 0);
+    const need = rows * columns;
+    const current = this.capacity === Infinity ? 0 : this.capacity;
+    const now = this.allocatedSlots;
+    if (need <= current) return { peak: now + prefill, after: now };
+    // The idle buffer is freed, the new one filled from the old one and the group, then the twin made.
+    return { peak: Math.max(now + prefill, current + need + prefill, 2 * need), after: 2 * need };
+  }
+}
+
+/** Columns a batch needs until every row has reached its final length. */
+function columnsNeeded(length: number, lens: number[], finals: number[]): number {
+  let rem = 1;
+  for (let i = 0; i < lens.length; i++) rem = Math.max(rem, finals[i]! - lens[i]!);
+  return length + rem;
+}
