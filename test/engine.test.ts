@@ -40,7 +40,11 @@ for (const model of MODELS) {
       const alone: number[][] = [];
       for (const p of prompts) alone.push(tokenIds(await collect(engine.generate(greedyRequest(p)))));
       const together = await Promise.all(prompts.map((p) => collect(engine.generate(greedyRequest(p)))));
-      together.forEach((events, i) => assert.deepEqual(tokenIds(events), alone[i], `request ${i}`));
+      together.forEach((events, i) => {
+        assert.deepEqual(events.filter((e) => e.type === 'error'), [], `request ${i} ran without errors`);
+        assert.equal(alone[i]!.length, 12, `request ${i} alone gave all its tokens`);
+        assert.deepEqual(tokenIds(events), alone[i], `request ${i}`);
+      });
       // The longest prompts (> 64 tokens) needed several prefill chunks while others decoded.
       assert.ok(prompts.some((p) => p.length > 64));
     });

@@ -2,6 +2,7 @@ import type { ModelSpec } from './model-loader.ts';
 import type { ExecutionOptions } from './model-session.ts';
 import type { StepReport } from './step-loop.ts';
 import { endWithoutTokens } from './events.ts';
+import { kvRefusalMessage, KvStore } from './kv/store.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
@@ -21,7 +22,10 @@ export interface EngineOptions {
   tokenizerDir?: string;
   exec?: Partial<ExecutionOptions>;
   limits?: Partial<WorkerLimits>;
-  /** Requests allowed to wait for a free slot (--max-num-queued-reqs); past it, generate fails 'overloaded'. */
+  /**
+   * Requests allowed in flight beyond max-num-seqs (--max-num-queued-reqs); past it, generate fails
+   * 'overloaded' at once. Which requests run is decided in the worker (scheduler + KV store).
+   */
   maxNumQueuedReqs?: number;
   /** Restart the worker after a crash (default true). */
   restartOnCrash?: boolean;
@@ -32,7 +36,6 @@ interface Tracked {
   request: GenerationRequest;
   channel: EventChannel<GenerationEvent>;
   ended: Set<number>;
-  forwarded: boolean;
   timing: RequestTiming;
 }
 
@@ -45,9 +48,11 @@ interface ReadyMessage {
 }
 
 /**
- * The main-thread face of one model's engine. The model runs in a worker thread (see worker.ts); this
- * class admits requests FIFO up to maxNumSeqs running sequences, keeps a bounded waiting queue, routes
- * the worker's events to each request's async iterable, and restarts a crashed worker.
+ * The main-thread face of one model's engine. The model runs in a worker thread (see worker.ts), whose
+ * scheduler alone decides which requests run (sequences and KV memory). This class only bounds the
+ * requests in flight (max-num-seqs + max-num-queued-reqs; past that, 'overloaded' at once), refuses a
+ * request the KV budget could never hold, routes the worker's events to each request's async iterable,
+ * and restarts a crashed worker.
  */
 export class Engine {
   spec!: ModelSpec;
@@ -60,8 +65,8 @@ export class Engine {
   private closing = false;
   private nextId = 1;
   private readonly tracked = new Map<number, Tracked>();
-  private readonly queue: Tracked[] = [];
-  private forwardedSeqs = 0;
+  /** Requests accepted while the worker was down, sent when it is ready again. */
+  private unsent: Tracked[] = [];
   private readonly limits: WorkerLimits;
   private readonly maxQueued: number;
   private last: Omit<StepReport, 'events' | 'step' | 'started'> = { running: 0, waiting: 0, kvUsedTokens: 0 };
@@ -103,7 +108,9 @@ export class Engine {
     this.spec = r.spec;
     this.provider = r.provider;
     this.kvBudgetTokens = r.kvBudgetTokens;
-    this.drain();
+    const unsent = this.unsent;
+    this.unsent = [];
+    for (const t of unsent) if (this.tracked.has(t.id)) this.host.post({ type: 'generate', id: t.id, request: t.request });
   }
 
   /**
@@ -116,10 +123,17 @@ export class Engine {
     if (request.n > this.limits.maxNumSeqs) {
       throw new EngineError(`n=${request.n} exceeds max-num-seqs=${this.limits.maxNumSeqs}`, 'invalid_request');
     }
-    const canRun = this.queue.length === 0 && this.forwardedSeqs + request.n <= this.limits.maxNumSeqs && this.alive;
-    if (!canRun && this.queue.length >= this.maxQueued) {
+    const join = {
+      promptLen: request.promptTokenIds.length,
+      n: request.n,
+      finalLen: Math.min(request.promptTokenIds.length + request.maxTokens, this.spec.contextLength),
+    };
+    if (KvStore.aloneCost([join], join.promptLen, 1) > this.kvBudgetTokens) {
+      throw new EngineError(kvRefusalMessage(join, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
+    }
+    if (this.tracked.size >= this.limits.maxNumSeqs + this.maxQueued) {
       throw new EngineError(
-        `server overloaded: ${this.forwardedSeqs} sequences running and ${this.queue.length} requests waiting`,
+        `server overloaded: ${this.last.running} sequences running and ${this.tracked.size} requests in flight`,
         'overloaded',
       );
     }
@@ -128,13 +142,13 @@ export class Engine {
       id,
       request,
       ended: new Set(),
-      forwarded: false,
       timing: new RequestTiming(),
       channel: new EventChannel<GenerationEvent>(() => this.abort(id)),
     };
     this.tracked.set(id, t);
-    this.queue.push(t);
-    this.drain();
+    // While a crashed worker restarts, requests wait here and are sent when it is ready.
+    if (this.alive) this.host.post({ type: 'generate', id, request });
+    else this.unsent.push(t);
     if (signal) {
       if (signal.aborted) this.abort(id);
       else signal.addEventListener('abort', () => this.abort(id), { once: true });
@@ -146,11 +160,12 @@ export class Engine {
   abort(id: number): void {
     const t = this.tracked.get(id);
     if (!t) return;
-    if (t.forwarded) {
+    const u = this.unsent.indexOf(t);
+    if (u < 0) {
       this.host.post({ type: 'abort', id });
       return;
     }
-    this.queue.splice(this.queue.indexOf(t), 1);
+    this.unsent.splice(u, 1);
     for (let i = 0; i < t.request.n; i++) this.deliver(t, endWithoutTokens(t.request, i, 'abort'));
   }
 
@@ -158,7 +173,7 @@ export class Engine {
   stats(): EngineStats {
     return {
       running: this.last.running,
-      waiting: this.queue.length + this.last.waiting,
+      waiting: this.last.waiting,
       kvUsedTokens: this.last.kvUsedTokens,
       kvBudgetTokens: this.kvBudgetTokens,
       kvUsage: this.kvBudgetTokens > 0 ? this.last.kvUsedTokens / this.kvBudgetTokens : 0,
@@ -173,7 +188,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    for (const t of [...this.queue]) this.abort(t.id);
+    for (const t of [...this.unsent]) this.abort(t.id);
     await this.host.close();
   }
 
@@ -194,7 +209,7 @@ export class Engine {
   /** The worker died: its requests end with an error; the host restarts it. */
   private onCrash(): void {
     for (const t of [...this.tracked.values()]) {
-      if (!t.forwarded) continue;
+      if (this.unsent.includes(t)) continue;
       t.channel.push({ type: 'error', message: 'the model worker crashed; the request was not completed', code: 'worker_crashed' });
       for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endWithoutTokens(t.request, i, 'error'));
     }
@@ -226,21 +241,8 @@ export class Engine {
     if (t.ended.size === t.request.n) {
       this.onRequestDone?.(t.timing.summary(t.request.promptTokenIds.length));
       this.tracked.delete(t.id);
-      if (t.forwarded) this.forwardedSeqs -= t.request.n;
       t.channel.end();
-      this.drain();
     }
   }
 
-  /** Forwards queued requests, FIFO, while running sequences stay within maxNumSeqs. */
-  private drain(): void {
-    while (this.alive && this.queue.length > 0) {
-      const head = this.queue[0]!;
-      if (this.forwardedSeqs + head.request.n > this.limits.maxNumSeqs) break;
-      this.queue.shift();
-      head.forwarded = true;
-      this.forwardedSeqs += head.request.n;
-      this.host.post({ type: 'generate', id: head.id, request: head.request });
-    }
-  }
 }

@@ -34,6 +34,12 @@ export interface ModelSpec {
   /** Whether several sequences may run a multi-token step on top of a past in one batch. */
   batchedMultiTokenWithPast: boolean;
   /**
+   * Whether a prompt may be prefilled in chunks (a multi-token step on top of a past, batch 1). ONNX
+   * Runtime GenAI exports with MultiHeadAttention cannot: their mask subgraph fails on it ("invalid expand
+   * shape"), so their prompts are prefilled in one step.
+   */
+  chunkedPrefill: boolean;
+  /**
    * False for graphs without past/present inputs (e.g. Optimum sequence-classification exports): they can
    * score (one full pass per sequence) but not generate.
    */
@@ -259,6 +265,8 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
   const logits = requireIo(outputs, names.logits, 'output', dir);
   const hasPositionIds = inputs.some((i) => i.name === names.positionIds);
   const kvStyle: KvStyle = hasPositionIds ? 'position_ids' : 'gqa';
+  // GenAI builder exports that take position_ids use MultiHeadAttention with a mask subgraph of their own.
+  const genaiMha = genaiConfig !== undefined && hasPositionIds;
   const dimNum = (v: number | string | undefined, fallback: number) => (typeof v === 'number' && v > 0 ? v : fallback);
   const numKvHeads = dimNum(pastK0.shape[1], genaiConfig?.model?.decoder?.num_key_value_heads ?? config?.num_key_value_heads);
   const headDim = dimNum(
@@ -286,7 +294,8 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
     layout: genaiConfig ? 'genai' : 'optimum',
     kvStyle,
     paddingSide: kvStyle === 'gqa' ? 'right' : 'left',
-    batchedMultiTokenWithPast: kvStyle !== 'gqa',
+    batchedMultiTokenWithPast: kvStyle !== 'gqa' && !genaiMha,
+    chunkedPrefill: !genaiMha,
     hasKvCache,
     inputs: {
       inputIds: names.inputIds,

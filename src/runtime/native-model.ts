@@ -94,6 +94,9 @@ export class NativeModel {
     if (store.length > 0 && width > 1 && rows > 1 && !spec.batchedMultiTokenWithPast) {
       throw new Error('this model cannot run a multi-token step with a past for several sequences at once');
     }
+    if (store.length > 0 && width > 1 && !spec.chunkedPrefill) {
+      throw new Error('this model cannot run a multi-token step on a past (its prompts are prefilled in one step)');
+    }
     store.checkStep(width);
     const binding = this.session.binding();
     try {

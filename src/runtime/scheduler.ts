@@ -1,22 +1,23 @@
 /**
- * The step scheduler: a pure state machine that decides, before each engine step, which admitted
+ * The step scheduler: a pure state machine that decides, before each engine step, which waiting
  * requests start prefilling and which prefill chunk runs beside the decode rows. It knows nothing of
- * tensors or HTTP, so it is tested with plain numbers.
+ * tensors or HTTP, so it is tested with plain numbers. Admission is decided here and nowhere else.
  *
  * States of a request:
  *
- *   waiting ──admit──▶ admitted ──group──▶ prefilling ──last chunk──▶ running ──all rows done──▶ (gone)
- *      │                  │                    │                        │
- *      └──────────────────┴──── cancel ────────┴────────────────────────┘
+ *   waiting ──admit (group)──▶ prefilling ──last chunk──▶ running ──all rows done──▶ (gone)
+ *      │  └──refuse (can never fit)──▶ (gone)  │                     │
+ *      └─────────────────────── cancel ────────┴─────────────────────┘
  *
- * - waiting → admitted: FIFO; while running + prefilling + admitted sequences + n <= maxNumSeqs and the
- *   KV reservation (n × (prompt + max_tokens), capped by the context length) fits the KV budget. The head
- *   of the queue blocks the rest (no overtaking), so admission is FIFO.
- * - admitted → prefilling: one prefill group at a time. A group of several requests must fit in a single
- *   chunk (rows × longest prompt <= the step's prefill budget); a request whose prompt is longer than
- *   that forms a group alone and is prefilled in chunks over several steps. This suits both KV styles:
- *   GroupQueryAttention exports cannot run a batched multi-token step on a past, so only a group of one
- *   ever continues on a past.
+ * - waiting → prefilling: one prefill group at a time, formed FIFO from the head of the queue while
+ *   running + prefilling sequences + n <= maxNumSeqs and the KV store can hold the group: the `kv`
+ *   oracle prices the group against what the store really allocates (its prefill buffers, the decode
+ *   batch re-sized for it) and answers fits / wait / never. The head blocks the rest (no overtaking);
+ *   a head that could not fit even in an empty engine is refused (the step loop fails it clearly).
+ *   A group of several requests must fit in a single chunk (rows × longest prompt <= the step's
+ *   prefill budget); a request whose prompt is longer than that forms a group alone and is prefilled
+ *   in chunks over several steps. This suits both KV styles: GroupQueryAttention exports cannot run a
+ *   batched multi-token step on a past, so only a group of one ever continues on a past.
  * - prefilling → running: after its last chunk; its n rows join the decode batch at the next step.
  * - Every step decodes one token for each running row. The step's token budget (maxBatchedTokens) is
  *   shared: decode rows first, the rest goes to the prefill chunk (at least minChunk tokens, so a busy
@@ -28,12 +29,18 @@ export interface SchedulerLimits {
   maxNumSeqs: number;
   /** Tokens processed per step (decode rows + prefill chunk). */
   maxBatchedTokens: number;
-  /** KV tokens that may be reserved at once. */
-  kvBudgetTokens: number;
-  /** Model context length; caps a request's KV reservation. */
-  contextLength: number;
   /** Smallest prefill chunk per step, whatever the decode rows use. */
   minChunk: number;
+  /** False when the model cannot continue a prefill on a past: every prompt then runs in one chunk. */
+  chunkedPrefill?: boolean;
+}
+
+/** The KV store's answer to "can this group start prefilling now?". */
+export type KvVerdict = 'fits' | 'wait' | 'never';
+
+/** Prices a prefill group against the KV budget (implemented by the step loop over its KV store). */
+export interface KvAdmission {
+  check(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict;
 }
 
 /** What the scheduler needs to know of a request. */
@@ -59,19 +66,22 @@ export interface StepPlan {
   decode: boolean;
   /** The prefill chunk to run: columns [from, to) of the group's padded prompts. */
   prefill?: { group: PrefillGroup; from: number; to: number; last: boolean };
+  /** Requests refused this step: they could not fit the KV budget even alone. */
+  refused: number[];
 }
 
 /** See the module comment for the state machine. */
 export class Scheduler {
   private readonly waiting: SchedRequest[] = [];
-  private readonly admitted: SchedRequest[] = [];
   private group: PrefillGroup | undefined;
   private readonly requests = new Map<number, SchedRequest>();
   /** Rows (sequences) still generating per running request. */
   private readonly runningRows = new Map<number, number>();
-  private reserved = 0;
 
-  constructor(readonly limits: SchedulerLimits) {}
+  constructor(
+    readonly limits: SchedulerLimits,
+    private readonly kv: KvAdmission,
+  ) {}
 
   /** Queues a request (FIFO). */
   enqueue(req: SchedRequest): void {
@@ -79,17 +89,10 @@ export class Scheduler {
     this.waiting.push(req);
   }
 
-  /** KV tokens a request reserves on admission. */
-  reservation(req: SchedRequest): number {
-    return req.n * Math.min(req.promptLen + req.maxTokens, this.limits.contextLength);
-  }
-
-  /** Sequences admitted, prefilling or running. */
+  /** Sequences prefilling or running. */
   get activeSeqs(): number {
-    let n = 0;
-    for (const r of this.admitted) n += r.n;
+    let n = this.runningSeqs;
     for (const id of this.group?.ids ?? []) n += this.requests.get(id)!.n;
-    for (const rows of this.runningRows.values()) n += rows;
     return n;
   }
 
@@ -103,57 +106,57 @@ export class Scheduler {
     return n;
   }
 
-  get reservedTokens(): number {
-    return this.reserved;
-  }
-
   /** True when nothing is waiting, prefilling or running. */
   get idle(): boolean {
     return this.requests.size === 0;
   }
 
-  /** Plans the next step; admits waiting requests and forms a prefill group as needed. */
+  /** Plans the next step; forms a prefill group from the waiting queue as room allows. */
   plan(): StepPlan {
-    this.admit();
     const decodeRows = this.runningSeqs;
-    const plan: StepPlan = { decode: decodeRows > 0 };
+    const plan: StepPlan = { decode: decodeRows > 0, refused: [] };
     const budget = Math.max(this.limits.minChunk, this.limits.maxBatchedTokens - decodeRows);
-    if (!this.group) this.group = this.formGroup(budget);
+    if (!this.group) this.group = this.formGroup(budget, plan.refused);
     const g = this.group;
     if (g) {
-      const perRow = Math.max(1, Math.floor(budget / g.ids.length));
+      const perRow = this.limits.chunkedPrefill === false ? g.width : Math.max(1, Math.floor(budget / g.ids.length));
       const to = Math.min(g.width, g.done + perRow);
       plan.prefill = { group: g, from: g.done, to, last: to === g.width };
     }
     return plan;
   }
 
-  private admit(): void {
+  /** FIFO group formation; heads that can never fit are moved to `refused`. */
+  private formGroup(budget: number, refused: number[]): PrefillGroup | undefined {
     while (this.waiting.length > 0) {
       const head = this.waiting[0]!;
-      const need = this.reservation(head);
-      if (this.activeSeqs + head.n > this.limits.maxNumSeqs) break;
-      if (this.reserved + need > this.limits.kvBudgetTokens && this.activeSeqs > 0) break;
-      this.waiting.shift();
-      this.reserved += need;
-      this.admitted.push(head);
-    }
-  }
-
-  private formGroup(budget: number): PrefillGroup | undefined {
-    if (this.admitted.length === 0) return undefined;
-    const ids = [this.admitted[0]!.id];
-    let width = this.admitted[0]!.promptLen;
-    if (width <= budget) {
-      for (const r of this.admitted.slice(1)) {
-        const w = Math.max(width, r.promptLen);
-        if (w * (ids.length + 1) > budget) break;
-        ids.push(r.id);
-        width = w;
+      if (this.activeSeqs + head.n > this.limits.maxNumSeqs) return undefined;
+      const chunks = this.limits.chunkedPrefill === false ? 1 : Math.ceil(head.promptLen / budget);
+      const verdict = this.kv.check([head], head.promptLen, chunks);
+      if (verdict === 'wait') return undefined;
+      if (verdict === 'never') {
+        this.waiting.shift();
+        this.requests.delete(head.id);
+        refused.push(head.id);
+        continue;
       }
+      const members = [head];
+      let width = head.promptLen;
+      let seqs = this.activeSeqs + head.n;
+      if (width <= budget) {
+        for (const r of this.waiting.slice(1)) {
+          const w = Math.max(width, r.promptLen);
+          if (w * (members.length + 1) > budget || seqs + r.n > this.limits.maxNumSeqs) break;
+          if (this.kv.check([...members, r], w, 1) !== 'fits') break;
+          members.push(r);
+          width = w;
+          seqs += r.n;
+        }
+      }
+      this.waiting.splice(0, members.length);
+      return { ids: members.map((m) => m.id), width, done: 0 };
     }
-    this.admitted.splice(0, ids.length);
-    return { ids, width, done: 0 };
+    return undefined;
   }
 
   /** Records that the planned prefill chunk ran; after the last chunk its requests are running. */
@@ -181,7 +184,7 @@ export class Scheduler {
   }
 
   /** Removes a request in any state (abort or failure). Returns the state it was in. */
-  cancel(id: number): 'waiting' | 'admitted' | 'prefilling' | 'running' | 'unknown' {
+  cancel(id: number): 'waiting' | 'prefilling' | 'running' | 'unknown' {
     if (!this.requests.has(id)) return 'unknown';
     const wi = this.waiting.findIndex((r) => r.id === id);
     if (wi >= 0) {
@@ -189,12 +192,8 @@ export class Scheduler {
       this.requests.delete(id);
       return 'waiting';
     }
-    let state: 'admitted' | 'prefilling' | 'running' = 'running';
-    const ai = this.admitted.findIndex((r) => r.id === id);
-    if (ai >= 0) {
-      this.admitted.splice(ai, 1);
-      state = 'admitted';
-    } else if (this.group?.ids.includes(id)) {
+    let state: 'prefilling' | 'running' = 'running';
+    if (this.group?.ids.includes(id)) {
       this.group.ids = this.group.ids.filter((x) => x !== id);
       if (this.group.ids.length === 0) this.group = undefined;
       state = 'prefilling';
@@ -204,9 +203,6 @@ export class Scheduler {
   }
 
   private release(id: number): void {
-    const req = this.requests.get(id);
-    if (!req) return;
-    this.reserved -= this.reservation(req);
     this.runningRows.delete(id);
     this.requests.delete(id);
   }

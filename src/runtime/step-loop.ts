@@ -1,8 +1,9 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import type { TokenTable } from '../tokenizer/token-table.ts';
-import { KvBatch } from './kv-cache.ts';
-import type { ModelSession } from './model-session.ts';
-import { Scheduler, type SchedulerLimits, type StepPlan } from './scheduler.ts';
+import { kvRefusalMessage, KvStore, type KvPool, type JoinRequest } from './kv/store.ts';
+import type { OrtKvArray } from './ort/memory.ts';
+import type { NativeModel } from './native-model.ts';
+import { Scheduler, type KvVerdict, type SchedRequest, type SchedulerLimits, type StepPlan } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 import type { GenerationEvent, GenerationRequest, StepStats } from './types.ts';
 import { endWithoutTokens } from './events.ts';
@@ -21,6 +22,7 @@ export interface StepReport {
   step?: StepStats;
   running: number;
   waiting: number;
+  /** KV token slots allocated now (what the budget bounds). */
   kvUsedTokens: number;
 }
 
@@ -30,18 +32,19 @@ interface Pending {
 }
 
 /**
- * The per-model step loop (runs inside the model's worker thread): one decode batch whose KV cache is
+ * The per-model step loop (runs inside the model's worker thread): one decode batch whose KV store is
  * kept across steps, plus at most one prefill group in progress. Each step: plan (Scheduler), run the
- * decode batch one token, run one prefill chunk, sample, then re-pack the decode batch only if rows
- * joined or left. Failures of a step fail that step's sequences only.
+ * decode batch one token, run one prefill chunk, sample, then re-pack the decode store only if rows
+ * joined or left. Row r of `rows` is row r of the decode store: both change only through `joinRows`
+ * and `keepRows`. Failures of a step fail that step's sequences only.
  */
 export class StepLoop {
   private readonly sched: Scheduler;
   private readonly pending = new Map<number, Pending>();
-  private decode: KvBatch;
-  /** Sequence of each decode-batch row, in row order. */
+  private readonly decode: KvStore<OrtKvArray>;
+  /** Sequence of each decode-store row, in row order. */
   private rows: Sequence[] = [];
-  private groupBatch: KvBatch | undefined;
+  private groupBatch: KvStore<OrtKvArray> | undefined;
   /** Request id of each prefill-group row. */
   private groupRows: number[] = [];
   private wake: (() => void) | undefined;
@@ -50,13 +53,14 @@ export class StepLoop {
   private started: number[] = [];
 
   constructor(
-    private readonly session: ModelSession,
+    private readonly session: NativeModel,
+    private readonly pool: KvPool<OrtKvArray>,
     private readonly tokenizer: TextTokenizer | TokenTable,
     limits: SchedulerLimits,
     private readonly report: (r: StepReport) => void,
   ) {
-    this.sched = new Scheduler(limits);
-    this.decode = KvBatch.empty(session.geometry, 0);
+    this.sched = new Scheduler(limits, { check: (group, width, chunks) => this.kvVerdict(group, width, chunks) });
+    this.decode = new KvStore(pool);
   }
 
   /** Queues a request. */
@@ -64,6 +68,17 @@ export class StepLoop {
     this.pending.set(id, { id, request });
     this.sched.enqueue({ id, promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
     this.wake?.();
+  }
+
+  /** The KV store's price of a prefill group against the budget (the scheduler's admission oracle). */
+  private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict {
+    const joins = group.map((r) => this.joinRequest(r));
+    if (KvStore.aloneCost(joins, width, chunks) > this.pool.budgetSlots) return 'never';
+    return this.decode.joinCost(joins, width, chunks).peak <= this.pool.budgetSlots ? 'fits' : 'wait';
+  }
+
+  private joinRequest(r: { promptLen: number; n: number; maxTokens: number }): JoinRequest {
+    return { promptLen: r.promptLen, n: r.n, finalLen: Math.min(r.promptLen + r.maxTokens, this.session.spec.contextLength) };
   }
 
   /** Removes a request wherever it is; its unfinished sequences end with finish reason 'abort'. */
@@ -78,17 +93,30 @@ export class StepLoop {
         if (s.requestId !== id) keep.push(r);
         else if (!s.finished) this.events.push({ id, event: s.abort(reason) });
       });
-      this.decode = this.decode.select(keep);
-      this.rows = keep.map((r) => this.rows[r]!);
+      this.keepRows(keep);
     } else {
       if (state === 'prefilling' && this.groupBatch) {
         const keep = this.groupRows.flatMap((rid, r) => (rid === id ? [] : [r]));
-        this.groupBatch = this.groupBatch.select(keep);
+        this.groupBatch.keep(keep);
         this.groupRows = keep.map((r) => this.groupRows[r]!);
+        if (keep.length === 0) this.groupBatch = undefined;
       }
       for (let i = 0; i < p.request.n; i++) this.events.push({ id, event: endWithoutTokens(p.request, i, reason) });
     }
     this.flushReport();
+  }
+
+  /** Keeps only decode rows `keep` (in order), in the store and in `rows` together. */
+  private keepRows(keep: number[]): void {
+    if (keep.length === this.rows.length) return;
+    this.decode.keep(keep);
+    this.rows = keep.map((r) => this.rows[r]!);
+  }
+
+  /** Adds rows `rowIdx` of the finished prefill group, with their sequences, to the decode batch. */
+  private joinRows(group: KvStore<OrtKvArray>, rowIdx: number[], seqs: Sequence[]): void {
+    this.decode.absorb(group, rowIdx, seqs.map((s) => this.joinRequest({ promptLen: s.request.promptTokenIds.length, n: 1, maxTokens: s.request.maxTokens }).finalLen));
+    this.rows = [...this.rows, ...seqs];
   }
 
   /** Stops the loop after the current step; unfinished requests end with 'abort'. */
@@ -116,6 +144,7 @@ export class StepLoop {
   async step(): Promise<void> {
     const t0 = performance.now();
     const plan = this.sched.plan();
+    for (const id of plan.refused) this.refuse(id);
     const decodeRows = plan.decode ? this.rows.length : 0;
     if (plan.decode) await this.guard(this.rows.map((s) => s.requestId), () => this.runDecode());
     let prefillTokens = 0;
@@ -125,6 +154,18 @@ export class StepLoop {
     }
     this.dropFinished();
     this.flushReport({ ms: performance.now() - t0, decodeRows, prefillTokens });
+  }
+
+  /** Fails a request the KV budget can never hold, naming the numbers. */
+  private refuse(id: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    const { request } = p;
+    const join = this.joinRequest({ promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
+    const message = kvRefusalMessage(join, this.pool.budgetSlots);
+    this.events.push({ id, event: { type: 'error', message, code: 'invalid_request', param: 'max_tokens' } });
+    for (let i = 0; i < request.n; i++) this.events.push({ id, event: endWithoutTokens(request, i, 'error') });
   }
 
   /** Runs `fn`; on failure every request in `ids` ends with an error, and the loop goes on. */
@@ -143,7 +184,7 @@ export class StepLoop {
   }
 
   private async runDecode(): Promise<void> {
-    const logits = await this.session.step(
+    const logits = this.session.step(
       this.decode,
       this.rows.map((s) => [s.lastToken]),
     );
@@ -155,7 +196,7 @@ export class StepLoop {
     if (p.from === 0) {
       this.started.push(...p.group.ids);
       this.groupRows = [...p.group.ids];
-      this.groupBatch = KvBatch.empty(this.session.geometry, this.groupRows.length);
+      this.groupBatch = KvStore.forPrefill(this.pool, this.groupRows.length, p.group.width, !p.last);
     }
     const batch = this.groupBatch!;
     const left = this.session.spec.paddingSide === 'left';
@@ -167,7 +208,7 @@ export class StepLoop {
       const to = Math.max(Math.min(p.to - offset, prompt.length), from);
       return prompt.slice(from, to);
     });
-    const logits = await this.session.step(batch, chunk);
+    const logits = this.session.step(batch, chunk);
     const tokens = chunk.reduce((a, c) => a + c.length, 0);
     this.sched.prefillDone(plan);
     if (p.last) this.startGroup(batch, logits);
@@ -175,7 +216,7 @@ export class StepLoop {
   }
 
   /** After the last prefill chunk: creates each request's n sequences and merges them into the decode batch. */
-  private startGroup(batch: KvBatch, logits: Float32Array[]): void {
+  private startGroup(batch: KvStore<OrtKvArray>, logits: Float32Array[]): void {
     const rowIdx: number[] = [];
     const seqs: Sequence[] = [];
     this.groupRows.forEach((id, r) => {
@@ -188,9 +229,8 @@ export class StepLoop {
         seqs.push(s);
       }
     });
-    const joined = batch.select(rowIdx);
-    this.decode = this.rows.length === 0 ? joined : KvBatch.concat(this.decode, joined);
-    this.rows = [...this.rows, ...seqs];
+    this.joinRows(batch, rowIdx, seqs);
+    batch.release();
     this.groupBatch = undefined;
     this.groupRows = [];
   }
@@ -207,8 +247,7 @@ export class StepLoop {
       if (!s.finished) keep.push(r);
       else if (this.sched.rowFinished(s.requestId)) this.pending.delete(s.requestId);
     });
-    this.decode = this.decode.select(keep);
-    this.rows = keep.map((r) => this.rows[r]!);
+    this.keepRows(keep);
   }
 
   private flushReport(step?: StepStats): void {
@@ -223,7 +262,8 @@ export class StepLoop {
       step,
       running: this.sched.runningSeqs,
       waiting: this.sched.waitingCount,
-      kvUsedTokens: this.decode.usedTokens + (this.groupBatch?.usedTokens ?? 0),
+      kvUsedTokens: this.pool.allocatedSlots,
     });
   }
 }
+

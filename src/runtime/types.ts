@@ -82,7 +82,7 @@ export type GenerationEvent =
       /** Cumulative logprob of the sampled tokens when logprobs or cumulativeLogprob were asked for, else NaN. */
       cumulativeLogprob: number;
     }
-  | { type: 'error'; index?: number; message: string; code: EngineErrorCode };
+  | { type: 'error'; index?: number; message: string; code: EngineErrorCode; /** The request field at fault, for invalid_request. */ param?: string };
 
 /** Error codes an engine reports; the HTTP layer maps them to statuses. */
 export type EngineErrorCode = 'overloaded' | 'invalid_request' | 'worker_crashed' | 'engine_closed' | 'internal';
@@ -93,6 +93,8 @@ export class EngineError extends Error {
   constructor(
     message: string,
     readonly code: EngineErrorCode,
+    /** The request field at fault, for invalid_request. */
+    readonly param?: string,
   ) {
     super(message);
   }

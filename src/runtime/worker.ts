@@ -8,7 +8,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { TokenTable } from '../tokenizer/token-table.ts';
-import { ModelSession, type ExecutionOptions } from './model-session.ts';
+import type { ExecutionOptions } from './model-session.ts';
+import { NativeModel } from './native-model.ts';
 import { StepLoop } from './step-loop.ts';
 import type { GenerationRequest } from './types.ts';
 import { resolveKvBudget, type WorkerLimits } from './limits.ts';
@@ -31,7 +32,7 @@ type Inbound =
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = (workerData as { data: WorkerInit }).data;
-  const session = await ModelSession.open(init.modelDir, init.exec);
+  const session = NativeModel.open(init.modelDir, init.exec);
   if (!session.spec.hasKvCache) {
     throw new Error(`${init.modelDir} has no KV cache inputs: it can score (serve it as a reward model) but not generate`);
   }
@@ -43,13 +44,13 @@ async function main(): Promise<void> {
   const kvBudgetTokens = resolveKvBudget(init.limits, session.spec);
   const loop = new StepLoop(
     session,
+    session.createPool(kvBudgetTokens),
     tokenizer,
     {
       maxNumSeqs: init.limits.maxNumSeqs,
       maxBatchedTokens: init.limits.maxBatchedTokens,
-      kvBudgetTokens,
-      contextLength: session.spec.contextLength,
       minChunk: init.limits.minChunk,
+      chunkedPrefill: session.spec.chunkedPrefill,
     },
     (report) => port.postMessage({ type: 'report', ...report }),
   );
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   });
   port.postMessage({ type: 'ready', spec: session.spec, provider: session.provider, kvBudgetTokens });
   await loop.run();
-  await session.close();
+  session.close();
   port.close();
 }
 

@@ -68,7 +68,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof EngineError) {
     if (err.code === 'overloaded') return overloaded(err.message);
-    if (err.code === 'invalid_request') return invalidRequest(err.message);
+    if (err.code === 'invalid_request') return invalidRequest(err.message, err.param ?? null);
     if (err.code === 'engine_closed') return new ApiError(503, err.message, 'server_error', null, 'shutting_down');
     return new ApiError(500, err.message, 'server_error', null, err.code);
   }

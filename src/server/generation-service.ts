@@ -56,6 +56,7 @@ export function connectionSignal(reply: FastifyReply, timeoutMs: number): { sign
 
 /** The API error for an engine error event (the engine's own message, no internals). */
 export function engineEventError(e: Extract<GenerationEvent, { type: 'error' }>): ApiError {
+  if (e.code === 'invalid_request') return new ApiError(400, e.message, 'invalid_request_error', e.param ?? null, 'invalid_request');
   return new ApiError(500, `Generation failed: ${e.message}`, 'server_error', null, e.code);
 }
 

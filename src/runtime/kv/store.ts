@@ -316,23 +316,37 @@ export class KvStore<A extends KvArray = KvArray> {
   }
 
   /**
-   * What letting `group` join costs, in slots: the peak the pool reaches while it prefills and joins,
-   * and what stays allocated after. An upper bound (rows already decoding may finish meanwhile).
+   * What letting `group` join costs, in slots: the peak the pool reaches while it prefills (in `chunks`
+   * steps) and joins, and what stays allocated after. An upper bound: rows decoding now may finish
+   * meanwhile, and the join re-sizes to what is really needed then.
    */
-  joinCost(group: JoinRequest[], width: number, chunked: boolean): { peak: number; after: number } {
-    const prefill = group.length * width * (chunked ? 2 : 1);
-    // Rows decoding now never need more columns than `reach`: each step adds one column and uses one token.
-    const reach = this.rows > 0 ? columnsNeeded(this.length, this.lens, this.finals) : 0;
+  joinCost(group: readonly JoinRequest[], width: number, chunks: number): { peak: number; after: number } {
+    const prefill = group.length * width * (chunks > 1 ? 2 : 1);
+    let columns: number;
     const newRem = Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
     const maxPrompt = Math.max(0, ...group.map((g) => g.promptLen));
-    const columns = Math.max(reach, Math.max(this.rows > 0 ? reach : 0, maxPrompt) + newRem);
-    const rows = this.rows + group.reduce((a, g) => a + g.n, 0);
-    const need = rows * columns;
-    const current = this.capacity === Infinity ? 0 : this.capacity;
+    if (this.rows > 0) {
+      // Rows decoding now never need more than `reach` columns (each step adds a column and uses a
+      // token), and have at most `chunks` more columns when the group joins.
+      const reach = columnsNeeded(this.length, this.lens, this.finals);
+      columns = Math.max(reach, Math.max(Math.min(this.length + chunks, reach), maxPrompt) + newRem);
+    } else {
+      columns = maxPrompt + newRem;
+    }
+    const need = (this.rows + group.reduce((a, g) => a + g.n, 0)) * columns;
+    const current = this.rows > 0 ? this.capacity : 0;
     const now = this.allocatedSlots;
     if (need <= current) return { peak: now + prefill, after: now };
-    // The idle buffer is freed, the new one filled from the old one and the group, then the twin made.
+    // The idle buffer is freed, the new one filled from the old one and the group, then its twin made.
     return { peak: Math.max(now + prefill, current + need + prefill, 2 * need), after: 2 * need };
+  }
+
+  /** Slots `group` needs in an empty engine: more than the budget means it can never run. */
+  static aloneCost(group: readonly JoinRequest[], width: number, chunks: number): number {
+    const prefill = group.length * width * (chunks > 1 ? 2 : 1);
+    const columns = Math.max(0, ...group.map((g) => g.promptLen)) + Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
+    const need = group.reduce((a, g) => a + g.n, 0) * columns;
+    return Math.max(need + prefill, 2 * need);
   }
 }
 
@@ -341,4 +355,13 @@ function columnsNeeded(length: number, lens: number[], finals: number[]): number
   let rem = 1;
   for (let i = 0; i < lens.length; i++) rem = Math.max(rem, finals[i]! - lens[i]!);
   return length + rem;
+}
+
+/** Why a request can never run under a KV budget of `budgetSlots` token slots. */
+export function kvRefusalMessage(join: JoinRequest, budgetSlots: number): string {
+  const need = KvStore.aloneCost([join], join.promptLen, 1);
+  return (
+    `the prompt (${join.promptLen} tokens) plus max_tokens for ${join.n} sequence(s) needs ${need} KV cache token slots, ` +
+    `more than the KV cache budget holds (${budgetSlots}); lower max_tokens or n, or raise --kv-cache-memory`
+  );
 }
