@@ -15,6 +15,8 @@ export interface ExecutionOptions {
   cudaFallbackToCpu: boolean;
   /** CUDA memory arena limit in bytes (0 = none); the native runtime only. */
   cudaMemLimit?: number;
+  /** Reward scoring only: the C API runtime (default) or this onnxruntime-node session. */
+  scoreRuntime?: 'native' | 'js';
 }
 
 export const DEFAULT_EXECUTION: ExecutionOptions = {

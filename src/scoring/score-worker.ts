@@ -8,8 +8,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { KvBatch } from '../runtime/kv-cache.ts';
-import type { RewardReadout } from '../runtime/model-loader.ts';
+import type { ModelSpec, RewardReadout } from '../runtime/model-loader.ts';
 import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts';
+import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
 import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
 
@@ -33,10 +34,28 @@ interface Pending {
   remaining: number;
 }
 
+/** A prefill-only forward pass: each row's last-position output row. */
+interface Forward {
+  spec: ModelSpec;
+  provider: 'cpu' | 'cuda';
+  run(rows: number[][]): Promise<Float32Array[]> | Float32Array[];
+  close(): Promise<void> | void;
+}
+
+/** The C API runtime (no KV copied back; default) or the onnxruntime-node session (--score-runtime js). */
+async function openForward(init: ScoreWorkerInit): Promise<Forward> {
+  if (init.exec.scoreRuntime === 'js') {
+    const s = await ModelSession.open(init.modelDir, init.exec);
+    return { spec: s.spec, provider: s.provider, run: (rows) => s.step(KvBatch.empty(s.geometry, rows.length), rows), close: () => s.close() };
+  }
+  const m = NativeModel.open(init.modelDir, init.exec);
+  return { spec: m.spec, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close() };
+}
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = (workerData as { data: ScoreWorkerInit }).data;
-  const session = await ModelSession.open(init.modelDir, init.exec);
+  const session = await openForward(init);
   const readout = init.readout ?? session.spec.reward ?? NEMOTRON_REWARD_READOUT;
   const batcher = new ScoreBatcher(init.limits);
   const pending = new Map<number, Pending>();
@@ -57,7 +76,7 @@ async function main(): Promise<void> {
 
   const runBatch = async (batch: ScoreItem[]) => {
     const t0 = performance.now();
-    const rows = await session.step(KvBatch.empty(session.geometry, batch.length), batch.map((i) => i.tokens));
+    const rows = await session.run(batch.map((i) => i.tokens));
     batch.forEach((item, k) => {
       const p = pending.get(item.requestId);
       if (!p) return; // aborted meanwhile

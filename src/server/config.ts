@@ -75,6 +75,8 @@ export interface ServerConfig {
     /** Intra-op threads; 0 = let ONNX Runtime decide. */
     intraOpThreads: number;
     cudaFallbackToCpu: boolean;
+    /** Runtime of the reward model: ONNX Runtime's C API with IO binding (default) or the onnxruntime-node session. */
+    scoreRuntime: 'native' | 'js';
   };
   logLevel: LogLevel;
   /** How long shutdown waits for in-flight requests, ms. */
@@ -134,6 +136,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'device-id', kind: 'string', env: 'DEVICE_ID', arg: 'N', shown: '0', help: 'CUDA device of the chat model.' },
   { flag: 'reward-device-id', kind: 'string', env: 'REWARD_DEVICE_ID', arg: 'N', shown: 'the chat model\'s device', help: 'CUDA device of the reward model.' },
   { flag: 'cuda-fallback-cpu', kind: 'boolean', env: 'CUDA_FALLBACK_CPU', shown: 'off', help: 'Run on CPU when CUDA cannot start, instead of failing.' },
+  { flag: 'score-runtime', kind: 'string', env: 'SCORE_RUNTIME', arg: 'native|js', shown: 'native', help: 'Reward model runtime: the C API with IO binding, or the onnxruntime-node session (kept for comparison). Generation always uses the C API.' },
   { flag: 'threads', kind: 'string', env: 'THREADS', arg: 'N', shown: '0 (auto)', help: 'ONNX Runtime intra-op threads per model.' },
   { flag: 'log-level', kind: 'string', env: 'LOG_LEVEL', arg: 'LEVEL', shown: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
   { flag: 'shutdown-grace', kind: 'string', env: 'SHUTDOWN_GRACE', arg: 'SECONDS', shown: '30', help: 'On SIGTERM/SIGINT, how long in-flight requests may finish.' },
@@ -386,6 +389,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       provider: oneOf(get('execution-provider'), 'cpu', ['cpu', 'cuda'] as const),
       intraOpThreads: int(get('threads'), 0, 0),
       cudaFallbackToCpu: bool(values, env, 'cuda-fallback-cpu'),
+      scoreRuntime: oneOf(get('score-runtime'), 'native', ['native', 'js'] as const),
     },
     logLevel: oneOf(get('log-level'), 'info', LOG_LEVELS),
     shutdownGraceMs: seconds(get('shutdown-grace'), 30),

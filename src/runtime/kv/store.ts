@@ -156,9 +156,14 @@ export class KvStore<A extends KvArray = KvArray> {
     return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.length + added, this.pool.geo.headDim] };
   }
 
-  /** Throws unless a step adding `added` columns fits the buffers (admission guarantees it does). */
+  /**
+   * Makes sure a step adding `added` columns fits: allocates the idle twin after a re-size, and throws
+   * when the buffers are too small (admission guarantees they are not).
+   */
   checkStep(added: number): void {
     const need = this.rows * (this.length + added);
+    const current = this.bufs[this.cur];
+    if (!this.bufs[1 - this.cur] && current) this.bufs[1 - this.cur] = this.pool.alloc(current.slots);
     const target = this.bufs[1 - this.cur];
     if (!target || target.slots < need) {
       throw new KvBudgetError(`KV store holds ${target?.slots ?? 0} slots per buffer; the step needs ${need}`);
@@ -209,7 +214,7 @@ export class KvStore<A extends KvArray = KvArray> {
       const dst = this.target(need);
       this.copyRows(this, this.lens.map((_, i) => i), dst, length, 0);
       this.copyRows(group, rowIdx, dst, length, this.rows);
-      this.install(dst, need);
+      this.install(dst);
     }
     this.lens = lens;
     this.finals = allFinals;
@@ -235,7 +240,7 @@ export class KvStore<A extends KvArray = KvArray> {
       // Shrinks the allocation when it has become much larger than needed.
       const dst = need * 4 <= src.slots ? this.target(need, true) : this.target(need);
       this.copyRows(this, rowIdx, dst, length, 0);
-      this.install(dst, need);
+      this.install(dst);
     }
     this.lens = lens;
     this.finals = finals;
@@ -265,24 +270,20 @@ export class KvStore<A extends KvArray = KvArray> {
     return this.pool.alloc(need);
   }
 
-  /** Makes `dst` (holding the re-packed rows) current; the other buffer is re-sized to match it. */
-  private install(dst: KvBuffer<A>, need: number): void {
-    const old = this.bufs[this.cur];
-    if (old !== dst) {
-      if (this.bufs[1 - this.cur] !== dst) {
-        // dst is a new allocation: the old current buffer goes, and a twin of dst is made.
-        this.pool.free(old);
-        this.bufs[this.cur] = dst;
-        this.bufs[1 - this.cur] = this.pool.alloc(dst.slots);
-        return;
-      }
+  /**
+   * Makes `dst` (holding the re-packed rows) current. After a re-size the idle buffer is gone: its twin
+   * is allocated by the next step (`checkStep`), once the caller has freed the prefill group.
+   */
+  private install(dst: KvBuffer<A>): void {
+    if (this.bufs[this.cur] === dst) return;
+    if (this.bufs[1 - this.cur] === dst) {
       this.cur = (1 - this.cur) as 0 | 1;
+      return;
     }
-    const idle = this.bufs[1 - this.cur];
-    if (!idle || idle.slots < need) {
-      this.pool.free(idle);
-      this.bufs[1 - this.cur] = this.pool.alloc(dst.slots);
-    }
+    this.pool.free(this.bufs[this.cur]);
+    this.pool.free(this.bufs[1 - this.cur]);
+    this.bufs = [undefined, undefined];
+    this.bufs[this.cur] = dst;
   }
 
   /**
@@ -337,7 +338,8 @@ export class KvStore<A extends KvArray = KvArray> {
     const current = this.rows > 0 ? this.capacity : 0;
     const now = this.allocatedSlots;
     if (need <= current) return { peak: now + prefill, after: now };
-    // The idle buffer is freed, the new one filled from the old one and the group, then its twin made.
+    // The idle buffer is freed, the new one filled from the old one and the group; its twin is made
+    // at the next step, after the group is freed.
     return { peak: Math.max(now + prefill, current + need + prefill, 2 * need), after: 2 * need };
   }
 
