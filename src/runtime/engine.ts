@@ -3,6 +3,7 @@ import type { ExecutionOptions } from './model-session.ts';
 import type { StepReport } from './step-loop.ts';
 import { endWithoutTokens } from './events.ts';
 import { kvRefusalMessage, KvStore } from './kv/store.ts';
+import { aloneChunks } from './scheduler.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
@@ -69,7 +70,7 @@ export class Engine {
   private unsent: Tracked[] = [];
   private readonly limits: WorkerLimits;
   private readonly maxQueued: number;
-  private last: Omit<StepReport, 'events' | 'step' | 'started'> = { running: 0, waiting: 0, kvUsedTokens: 0 };
+  private last: Omit<StepReport, 'events' | 'step' | 'started'> = { running: 0, waiting: 0, kvUsedTokens: 0, kvPeakTokens: 0 };
   private kvBudgetTokens = 0;
   private readonly recentStepMs: number[] = [];
   private steps = 0;
@@ -128,8 +129,9 @@ export class Engine {
       n: request.n,
       finalLen: Math.min(request.promptTokenIds.length + request.maxTokens, this.spec.contextLength),
     };
-    if (KvStore.aloneCost([join], join.promptLen, 1) > this.kvBudgetTokens) {
-      throw new EngineError(kvRefusalMessage(join, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
+    const chunks = aloneChunks(join.promptLen, { maxBatchedTokens: this.limits.maxBatchedTokens, chunkedPrefill: this.spec.chunkedPrefill });
+    if (KvStore.aloneCost([join], join.promptLen, chunks) > this.kvBudgetTokens) {
+      throw new EngineError(kvRefusalMessage(join, chunks, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
     }
     if (this.tracked.size >= this.limits.maxNumSeqs + this.maxQueued) {
       throw new EngineError(
@@ -176,6 +178,7 @@ export class Engine {
       waiting: this.last.waiting,
       kvUsedTokens: this.last.kvUsedTokens,
       kvBudgetTokens: this.kvBudgetTokens,
+      kvPeakTokens: this.last.kvPeakTokens,
       kvUsage: this.kvBudgetTokens > 0 ? this.last.kvUsedTokens / this.kvBudgetTokens : 0,
       recentStepMs: [...this.recentStepMs],
       steps: this.steps,
@@ -213,11 +216,11 @@ export class Engine {
       t.channel.push({ type: 'error', message: 'the model worker crashed; the request was not completed', code: 'worker_crashed' });
       for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endWithoutTokens(t.request, i, 'error'));
     }
-    this.last = { running: 0, waiting: 0, kvUsedTokens: 0 };
+    this.last = { running: 0, waiting: 0, kvUsedTokens: 0, kvPeakTokens: 0 };
   }
 
   private onReport(r: StepReport): void {
-    this.last = { running: r.running, waiting: r.waiting, kvUsedTokens: r.kvUsedTokens };
+    this.last = { running: r.running, waiting: r.waiting, kvUsedTokens: r.kvUsedTokens, kvPeakTokens: Math.max(this.last.kvPeakTokens, r.kvPeakTokens) };
     if (r.step) {
       this.steps++;
       this.recentStepMs.push(r.step.ms);

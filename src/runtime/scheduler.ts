@@ -35,6 +35,11 @@ export interface SchedulerLimits {
   chunkedPrefill?: boolean;
 }
 
+/** Prefill chunks a prompt of `promptLen` tokens takes when nothing else runs (the fewest it ever takes). */
+export function aloneChunks(promptLen: number, limits: Pick<SchedulerLimits, 'maxBatchedTokens' | 'chunkedPrefill'>): number {
+  return limits.chunkedPrefill === false ? 1 : Math.max(1, Math.ceil(promptLen / limits.maxBatchedTokens));
+}
+
 /** The KV store's answer to "can this group start prefilling now?". */
 export type KvVerdict = 'fits' | 'wait' | 'never';
 
@@ -42,6 +47,7 @@ export type KvVerdict = 'fits' | 'wait' | 'never';
 export interface KvAdmission {
   check(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict;
 }
+
 
 /** What the scheduler needs to know of a request. */
 export interface SchedRequest {

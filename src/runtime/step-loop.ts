@@ -3,7 +3,7 @@ import type { TokenTable } from '../tokenizer/token-table.ts';
 import { kvRefusalMessage, KvStore, type KvPool, type JoinRequest } from './kv/store.ts';
 import type { OrtKvArray } from './ort/memory.ts';
 import type { NativeModel } from './native-model.ts';
-import { Scheduler, type KvVerdict, type SchedRequest, type SchedulerLimits, type StepPlan } from './scheduler.ts';
+import { aloneChunks, Scheduler, type KvVerdict, type SchedRequest, type SchedulerLimits, type StepPlan } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 import type { GenerationEvent, GenerationRequest, StepStats } from './types.ts';
 import { endWithoutTokens } from './events.ts';
@@ -22,8 +22,9 @@ export interface StepReport {
   step?: StepStats;
   running: number;
   waiting: number;
-  /** KV token slots allocated now (what the budget bounds). */
+  /** KV token slots allocated now (what the budget bounds), and the most ever allocated at once. */
   kvUsedTokens: number;
+  kvPeakTokens: number;
 }
 
 interface Pending {
@@ -73,7 +74,7 @@ export class StepLoop {
   /** The KV store's price of a prefill group against the budget (the scheduler's admission oracle). */
   private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict {
     const joins = group.map((r) => this.joinRequest(r));
-    if (KvStore.aloneCost(joins, width, chunks) > this.pool.budgetSlots) return 'never';
+    if (KvStore.aloneCost(joins, width, aloneChunks(width, this.sched.limits)) > this.pool.budgetSlots) return 'never';
     return this.decode.joinCost(joins, width, chunks).peak <= this.pool.budgetSlots ? 'fits' : 'wait';
   }
 
@@ -163,7 +164,7 @@ export class StepLoop {
     this.pending.delete(id);
     const { request } = p;
     const join = this.joinRequest({ promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
-    const message = kvRefusalMessage(join, this.pool.budgetSlots);
+    const message = kvRefusalMessage(join, aloneChunks(join.promptLen, this.sched.limits), this.pool.budgetSlots);
     this.events.push({ id, event: { type: 'error', message, code: 'invalid_request', param: 'max_tokens' } });
     for (let i = 0; i < request.n; i++) this.events.push({ id, event: endWithoutTokens(request, i, 'error') });
   }
@@ -263,6 +264,7 @@ export class StepLoop {
       running: this.sched.runningSeqs,
       waiting: this.sched.waitingCount,
       kvUsedTokens: this.pool.allocatedSlots,
+      kvPeakTokens: this.pool.peakSlots,
     });
   }
 }

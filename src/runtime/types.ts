@@ -116,9 +116,10 @@ export interface EngineStats {
   running: number;
   /** Requests accepted but not yet started (main-thread queue + worker admission queue). */
   waiting: number;
-  /** KV tokens held, and the budget. */
+  /** KV token slots allocated (the dense batch's padding included), the budget, and the most allocated at once. */
   kvUsedTokens: number;
   kvBudgetTokens: number;
+  kvPeakTokens: number;
   /** Fraction of the KV budget in use, 0..1. */
   kvUsage: number;
   /** Recent step timings (ms), newest last, at most 64. */

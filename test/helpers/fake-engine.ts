@@ -119,6 +119,7 @@ export class FakeEngine implements EngineLike {
       waiting: 0,
       kvUsedTokens: 0,
       kvBudgetTokens: 4096,
+      kvPeakTokens: 0,
       kvUsage: 0,
       recentStepMs: [],
       steps: this.counters.completed,

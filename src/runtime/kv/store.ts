@@ -360,8 +360,8 @@ function columnsNeeded(length: number, lens: number[], finals: number[]): number
 }
 
 /** Why a request can never run under a KV budget of `budgetSlots` token slots. */
-export function kvRefusalMessage(join: JoinRequest, budgetSlots: number): string {
-  const need = KvStore.aloneCost([join], join.promptLen, 1);
+export function kvRefusalMessage(join: JoinRequest, chunks: number, budgetSlots: number): string {
+  const need = KvStore.aloneCost([join], join.promptLen, chunks);
   return (
     `the prompt (${join.promptLen} tokens) plus max_tokens for ${join.n} sequence(s) needs ${need} KV cache token slots, ` +
     `more than the KV cache budget holds (${budgetSlots}); lower max_tokens or n, or raise --kv-cache-memory`
