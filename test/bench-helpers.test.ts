@@ -5,12 +5,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { levelFigures, parseSseFrames, promptIds, type StreamTiming } from '../bench/lib/load.ts';
-import { evaluateTargets, pairedRatio, throughputChart } from '../bench/lib/report.ts';
+import { evaluateTargets, informationalRatios, pairedRatio, runSection, throughputChart } from '../bench/lib/report.ts';
 import { percentile, summarize } from '../bench/lib/stats.ts';
 import { escapeXml, lineChart, niceScale } from '../bench/lib/svg.ts';
 import { promGauge } from '../bench/lib/server.ts';
-import { parseScoreOutput } from '../bench/lib/score-section.ts';
-import { tjsFigureOf } from '../bench/lib/figures.ts';
+import { deviceFigures, H200_HBM_BYTES_PER_SECOND, kvCopyShares, tjsFigureOf } from '../bench/lib/figures.ts';
+import { kvBytesPerToken } from '../bench/lib/gpu.ts';
 import type { BenchResult } from '../bench/lib/types.ts';
 
 describe('percentile', () => {
@@ -101,21 +101,40 @@ describe('SVG chart', () => {
 describe('targets', () => {
   const level = (c: number, tps: number) => ({ concurrency: c, tokensPerSecond: tps }) as BenchResult['http']['levels'][number];
   const result = {
+    schema: 2,
     mode: 'cpu',
     raw: { runs: [{ label: 'batch 1', batch: 1, tokensPerSecond: 40 }, { label: 'batch 16', batch: 16, tokensPerSecond: 400 }], peakRssBytes: null },
-    http: { levels: [level(1, 38), level(16, 300)], eventLoop: { '16': { p99Ms: 25 } } },
+    http: { levels: [level(1, 46), level(16, 410)], eventLoop: { '16': { p99Ms: 25 } } },
     tjs: { singleTokensPerSecond: 40, sequentialTokensPerSecond: 50 },
     context: [{ context: 128, httpDecodeMs: 10 }, { context: 2048, httpDecodeMs: 15 }],
+    score: {
+      available: true,
+      note: '',
+      pairsPerSecond: {},
+      compare: { concurrency: 16, native: { concurrent: [300, 150, 320], oneAtATime: [100, 90, 80] }, js: { concurrent: [200, 120, 200], oneAtATime: [100, 100, 100] } },
+    },
   } as unknown as BenchResult;
-  test('ratios and verdicts', () => {
+  test('the issue\'s five targets: ratios and verdicts', () => {
     const t = Object.fromEntries(evaluateTargets(result).map((x) => [x.id, x]));
-    assert.equal(t['single-vs-raw']!.figure, 38 / 40);
-    assert.equal(t['single-vs-raw']!.met, true);
-    assert.equal(t['16-vs-single']!.met, true); // 7.9x
-    assert.equal(t['single-vs-tjs']!.met, false); // 0.95x
-    assert.equal(t['16-vs-tjs']!.met, true); // 6x
+    assert.deepEqual(Object.keys(t), ['single-vs-raw', '16-vs-raw16', 'ctx-2048-vs-128', 'score-native-vs-js', 'event-loop-p99']);
+    assert.equal(t['single-vs-raw']!.figure, 46 / 40);
+    assert.equal(t['single-vs-raw']!.met, true); // 1.15x >= 1.1x
+    assert.equal(t['16-vs-raw16']!.figure, 410 / 400);
+    assert.equal(t['16-vs-raw16']!.met, false); // 1.025x < 1.05x
     assert.equal(t['ctx-2048-vs-128']!.figure, 1.5);
+    assert.equal(t['ctx-2048-vs-128']!.met, false); // > 1.25x
+    // Scoring is paired by round: 1.5, 1.25, 1.6 → median 1.5.
+    assert.deepEqual(t['score-native-vs-js']!.rounds, [1.5, 1.25, 1.6]);
+    assert.equal(t['score-native-vs-js']!.figure, 1.5);
+    assert.equal(t['score-native-vs-js']!.met, true);
     assert.equal(t['event-loop-p99']!.met, false);
+  });
+  test('informational ratios carry no verdict', () => {
+    const t = Object.fromEntries(informationalRatios(result).map((x) => [x.id, x]));
+    assert.equal(t['16-vs-single']!.figure, 410 / 46);
+    assert.equal(t['raw16-vs-raw1']!.figure, 10);
+    assert.equal(t['score-native-vs-js-single']!.figure, 0.9);
+    assert.ok(Object.values(t).every((x) => x.met === null && x.target === '–'));
   });
   test('ratios measured side by side in rounds are paired: the median of the per-round ratios', () => {
     // Load changed between rounds: the per-round ratio is steady while the medians of each side are not.
@@ -127,14 +146,15 @@ describe('targets', () => {
     const t = evaluateTargets({
       ...result,
       raw: { runs: [{ label: 'batch 1', batch: 1, tokensPerSecond: 60, repTokensPerSecond: [40, 100] }], peakRssBytes: null },
-      http: { ...result.http, levels: [{ ...level(1, 64), waveTokensPerSecond: [38, 90] }, level(16, 300)] },
+      http: { ...result.http, levels: [{ ...level(1, 64), waveTokensPerSecond: [46, 110] }, level(16, 300)] },
     } as unknown as BenchResult).find((x) => x.id === 'single-vs-raw')!;
-    assert.deepEqual(t.rounds, [38 / 40, 90 / 100]);
+    assert.deepEqual(t.rounds, [46 / 40, 110 / 100]);
     assert.equal(t.met, true);
   });
   test('a missing figure is n/a, not a pass', () => {
-    const t = evaluateTargets({ ...result, tjs: { error: 'failed' } } as BenchResult);
-    assert.equal(t.find((x) => x.id === 'single-vs-tjs')!.met, null);
+    const t = evaluateTargets({ ...result, raw: { runs: [], peakRssBytes: null }, score: { available: false, note: 'skipped', pairsPerSecond: {} } } as unknown as BenchResult);
+    assert.equal(t.find((x) => x.id === '16-vs-raw16')!.met, null);
+    assert.equal(t.find((x) => x.id === 'score-native-vs-js')!.met, null);
   });
   test('the chart draws every runner', () => {
     const svg = throughputChart({
@@ -146,6 +166,48 @@ describe('targets', () => {
       tjs: { ...result.tjs, requests: 16 },
     } as unknown as BenchResult);
     for (const name of ['this server', 'raw onnxruntime loop', 'transformers.js', 'roofline']) assert.ok(svg.includes(name), name);
+  });
+});
+
+describe('GPU figures', () => {
+  const lvl = (c: number, itl: number, perStream: number) => ({ concurrency: c, itlMs: { p50: itl }, perStreamTokensPerSecond: perStream }) as BenchResult['http']['levels'][number];
+  const raw = [{ label: 'batch 1', batch: 1, decodeStepMs: 5 }, { label: 'batch 16', batch: 16, decodeStepMs: 8 }] as BenchResult['raw']['runs'];
+  test('step times from the HTTP runs; batch-1 step against the H200 HBM roofline', () => {
+    const d = deviceFigures({ gpu: true, gpuName: 'NVIDIA H200, 143771 MiB', levels: [lvl(1, 4, 200), lvl(16, 10, 80)], raw, bytesPerToken: 2.4e9 });
+    assert.equal(d.measured, true);
+    assert.equal(d.bandwidthBytesPerSecond, H200_HBM_BYTES_PER_SECOND);
+    assert.ok(Math.abs(d.rooflineMs - 0.5) < 1e-12); // 2.4 GB / 4.8 TB/s
+    assert.equal(d.stepMsBatch1, 4);
+    assert.equal(d.stepMsBatch16, 10);
+    assert.equal(d.perStreamMsBatch1, 5);
+    assert.equal(d.perStreamMsBatch16, 12.5);
+    assert.ok(Math.abs(d.rooflinePercent! - 12.5) < 1e-9);
+    assert.deepEqual([d.rawStepMsBatch1, d.rawStepMsBatch16], [5, 8]);
+  });
+  test('a CPU run measures none of them, and the page says so', () => {
+    const d = deviceFigures({ gpu: false, levels: [lvl(1, 4, 200)], raw, bytesPerToken: 2.4e9 });
+    assert.equal(d.measured, false);
+    assert.equal(d.stepMsBatch1, undefined);
+    assert.equal(d.rooflinePercent, undefined);
+    const page = runSection({
+      schema: 2, mode: 'cpu', machine: { cpuModel: 'cpu', cpus: 2, loadAvgStart: [0] }, loadAvgEnd: [0], durationSeconds: 60,
+      model: { dir: 'models/bench', bytes: { parameters: 1, weightBytes: 1, bytesPerToken: 1, dtype: 'float32' } },
+      config: { promptTokens: 4, outputTokens: 8, serverArgs: [] }, bandwidth: null, roofline: null,
+      raw: { runs: [], peakRssBytes: null }, tjs: { error: 'skipped' }, http: { levels: [], eventLoop: {} }, context: [],
+      score: { available: false, note: 'skipped', pairsPerSecond: {} }, device: d, targets: [], ratios: [], notes: [],
+    } as unknown as BenchResult).join('\n');
+    assert.match(page, /decode step, batch 1 \| not measured \(CPU run\)/);
+    assert.match(page, /% of the roofline \| not measured/);
+    assert.match(page, /HBM roofline, batch 1 \| not measured/);
+  });
+  test('KV bytes per token and the raw loop\'s host↔device copy share', () => {
+    // 16 layers × (K + V) × 8 heads × 64 dims × 2 bytes
+    assert.equal(kvBytesPerToken({ num_hidden_layers: 16, hidden_size: 2048, num_attention_heads: 32, num_key_value_heads: 8, nemotron_onnx: { dtype: 'float16' } }), 32768);
+    const [s1, s16] = kvCopyShares({ raw, kvBytesPerToken: 1000, promptTokens: 100, outputTokens: 20, copyBytesPerSecond: 1e9 });
+    assert.equal(s1!.kvBytesPerStep, 2 * 1 * 110 * 1000);
+    assert.ok(Math.abs(s1!.copyMs - 0.22) < 1e-12);
+    assert.ok(Math.abs(s1!.share - 0.22 / 5) < 1e-12);
+    assert.equal(s16!.kvBytesPerStep, 2 * 16 * 110 * 1000);
   });
 });
 
@@ -178,9 +240,5 @@ describe('baseline figures', () => {
     const f = tjsFigureOf({ ...base, sixteen: [req(1, [5, 6, 7])], calls: [{ width: 4, past: 0 }, { width: 5, past: 0 }, { width: 6, past: 0 }], rawTokens: [5, 7, 7] });
     assert.equal(f.kvCheck.usesKvCache, false);
     assert.equal(f.sameTokensAsRawLoop, false);
-  });
-  test("reads bench/score.ts's table", () => {
-    const out = '[short] 16 pairs\n  one at a time                     376.3 pairs/s    2.0 rows/pass\n  concurrent (16 req x 2)          1674.9 pairs/s   31.0 rows/pass\n';
-    assert.deepEqual(parseScoreOutput(out), { 'one at a time': 376.3, 'concurrent (16 req x 2)': 1674.9 });
   });
 });

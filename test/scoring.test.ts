@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { KvBatch } from '../src/runtime/kv-cache.ts';
 import { ModelSession } from '../src/runtime/model-session.ts';
+import { RewardEngine } from '../src/scoring/reward-engine.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { INSTRUCT, MODELS, REWARD } from './helpers/paths.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -47,6 +48,23 @@ describe('reward scoring (default models)', () => {
     for (const [i, r] of replies.entries()) {
       const one = await post(server, '/v1/score', { model: 'reward', messages: [...prompt, { role: 'assistant', content: r }] });
       assert.ok(Math.abs(one.body.data[0].score - scores[i]) < 1e-4);
+    }
+  });
+
+  test('both runtimes score alike: the C API (default) and the onnxruntime-node session (--score-runtime js)', async () => {
+    const tok = await loadTokenizer(REWARD);
+    const items = replies.map((r) => tok.encodeChat([...prompt, { role: 'assistant', content: r }], { addGenerationPrompt: false }));
+    const engines = await Promise.all(
+      (['native', 'js'] as const).map((scoreRuntime) => RewardEngine.start({ modelDir: REWARD, exec: { scoreRuntime } })),
+    );
+    try {
+      const [native, js] = await Promise.all(engines.map((e) => e.score(items)));
+      native!.forEach((s, i) => {
+        assert.ok(Math.abs(s.score - direct[i]!) < 1e-4, `native ${i}: ${s.score} vs ${direct[i]}`);
+        assert.ok(Math.abs(js![i]!.score - direct[i]!) < 1e-4, `js ${i}: ${js![i]!.score} vs ${direct[i]}`);
+      });
+    } finally {
+      await Promise.all(engines.map((e) => e.close()));
     }
   });
 

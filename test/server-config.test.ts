@@ -18,7 +18,7 @@ describe('defaults', () => {
       reward: { readout: undefined, weights: undefined, maxTokens: 0, maxBatchTokens: 8192 },
       limits: { maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16 },
       engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB },
-      execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false },
+      execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false, scoreRuntime: 'native' },
       logLevel: 'info',
       shutdownGraceMs: 30_000,
     });
@@ -221,7 +221,7 @@ describe('helpText', () => {
       'host', 'port', 'model', 'reward-model', 'no-reward-model', 'served-model-name', 'reward-served-model-name', 'api-key',
       'max-num-seqs', 'max-num-queued-reqs', 'max-num-batched-tokens', 'max-tokens', 'max-n', 'max-prompt-tokens',
       'max-body-bytes', 'request-timeout', 'kv-cache-memory', 'execution-provider', 'device-id', 'reward-device-id',
-      'cuda-fallback-cpu', 'threads', 'log-level', 'shutdown-grace', 'help',
+      'cuda-fallback-cpu', 'score-runtime', 'threads', 'log-level', 'shutdown-grace', 'help',
       'revision', 'reward-revision', 'cache-dir', 'pull',
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
     ];
