@@ -345,3 +345,14 @@ function rewardReadout(config: Record<string, any> | undefined, width: number): 
   }
   return undefined;
 }
+
+/** Throws when `spec`'s graph cannot run a step of `width` new tokens for `rows` rows over a past of `pastLength`. */
+export function checkStepShape(spec: ModelSpec, pastLength: number, rows: number, width: number): void {
+  if (pastLength === 0 || width === 1) return;
+  if (rows > 1 && !spec.batchedMultiTokenWithPast) {
+    throw new Error('this model cannot run a multi-token step with a past for several sequences at once');
+  }
+  if (!spec.chunkedPrefill) {
+    throw new Error('this model cannot run a multi-token step on a past (its prompts are prefilled in one step)');
+  }
+}

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { describeModel, readModelFolder, type IoMeta, type ModelSpec } from './model-loader.ts';
+import { checkStepShape, describeModel, readModelFolder, type IoMeta, type ModelSpec } from './model-loader.ts';
 import { KvBatch, type KvData, type KvGeometry } from './kv-cache.ts';
 import { halfToFloat32 } from './float16.ts';
 
@@ -81,9 +81,7 @@ export class ModelSession {
     const rows = batch.rows;
     const width = Math.max(1, ...tokens.map((t) => t.length));
     const real = tokens.map((t) => t.length);
-    if (batch.length > 0 && width > 1 && rows > 1 && !spec.batchedMultiTokenWithPast) {
-      throw new Error('this model cannot run a multi-token step with a past for several sequences at once');
-    }
+    checkStepShape(spec, batch.length, rows, width);
     const ids = new BigInt64Array(rows * width);
     const pos = new BigInt64Array(rows * width);
     for (let r = 0; r < rows; r++) {

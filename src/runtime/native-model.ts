@@ -5,7 +5,7 @@
  * (see kv/store.ts), and graphs that return the last position only write their logits straight into a
  * reused host buffer. Runs are synchronous: the model lives in a worker thread.
  */
-import { describeModel, readModelFolder, type ModelSpec } from './model-loader.ts';
+import { checkStepShape, describeModel, readModelFolder, type ModelSpec } from './model-loader.ts';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './model-session.ts';
 import { halfToFloat32 } from './float16.ts';
 import { KvPool, KvStore, type KvGeometry } from './kv/store.ts';
@@ -91,12 +91,7 @@ export class NativeModel {
     const rows = store.rows;
     const width = Math.max(1, ...tokens.map((t) => t.length));
     const real = tokens.map((t) => t.length);
-    if (store.length > 0 && width > 1 && rows > 1 && !spec.batchedMultiTokenWithPast) {
-      throw new Error('this model cannot run a multi-token step with a past for several sequences at once');
-    }
-    if (store.length > 0 && width > 1 && !spec.chunkedPrefill) {
-      throw new Error('this model cannot run a multi-token step on a past (its prompts are prefilled in one step)');
-    }
+    checkStepShape(spec, store.length, rows, width);
     store.checkStep(width);
     const binding = this.session.binding();
     try {
