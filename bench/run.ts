@@ -1,20 +1,25 @@
 /**
  * `npm run bench`: the server against a raw onnxruntime-node loop and transformers.js on the same model
- * files, in one run (docs/BENCHMARKS.md says what each figure means). Progress goes to stderr; results go
- * to bench/results/<time>-<mode>.json and bench/latest/<mode>.json, and docs/BENCHMARKS.md and
- * docs/bench-throughput.svg are rewritten from the latest results. Not a test: figures depend on the
- * machine and on what else runs on it.
+ * files, and the reward worker's two runtimes against each other, in one run (docs/BENCHMARKS.md says
+ * what each figure means; the targets are the issue "Device-resident KV cache"'s). Progress goes to
+ * stderr; results go to bench/results/<time>-<mode>.json and bench/latest/<mode>.json, and
+ * docs/BENCHMARKS.md and docs/bench-throughput.svg are rewritten from the latest results. Not a test:
+ * figures depend on the machine and on what else runs on it.
  *
  * Load on a shared machine drifts by 2x within a minute, so the runners are not measured one after the
  * other: the server, the raw loop and transformers.js each live in their own process for the whole run,
  * and their runs alternate in rounds (raw batch 1, transformers.js, HTTP 1 stream, HTTP 16 streams, raw
- * batch 16, a share of transformers.js's 16 requests; again). Each figure is a median over its rounds.
+ * batch 16, a share of transformers.js's 16 requests; again). Each figure is a median over its rounds, and
+ * each target ratio the median of the per-round ratios. Reward scoring alternates the same way: two
+ * RewardEngines, `scoreRuntime` native and js, score the same pairs in turn, the order flipped each round.
  *
  * Flags: --quick (every section smaller, < 2 min), --gpu (cuda provider, models/bench-gpu), --model DIR,
+ *        --score-model DIR (the scoring comparison's model: models/reward on CPU; on --gpu the bench model,
+ *        large enough that the js session's copy of every layer's present KV to the host shows),
  *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip tjs,context,score,bandwidth,
  *        --no-docs, --docs-only, --server-node-flags="--cpu-prof --cpu-prof-dir=DIR" (profiling).
- * A run with any of --model, --threads, --levels, --prompt, --tokens, --skip or --server-node-flags is an
- * experiment: it writes its bench/results file only, not bench/latest or the docs.
+ * A run with any of --model, --score-model, --threads, --levels, --prompt, --tokens, --skip or
+ * --server-node-flags is an experiment: it writes its bench/results file only, not bench/latest or the docs.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,15 +31,16 @@ import { readModelFolder } from '../src/runtime/model-loader.ts';
 import type { TjsRequestTiming, TjsServeResult } from './baseline-child.ts';
 import { BaselineProcess } from './lib/child.ts';
 import { saveLatest, writeDocs } from './lib/docs.ts';
-import { rawFigureList, tjsFigureOf } from './lib/figures.ts';
-import { runScoreBench } from './lib/score-section.ts';
+import { deviceFigures, kvCopyShares, rawFigureList, tjsFigureOf } from './lib/figures.ts';
+import { runScoreCompare } from './lib/score-section.ts';
 import { levelFigures, promptIds, runWave, streamCompletion, type Wave } from './lib/load.ts';
-import { copyBandwidth, machineInfo, modelBytes } from './lib/machine.ts';
-import { evaluateTargets } from './lib/report.ts';
+import { kvBytesPerToken, measureGpuCopy, type KvConfig } from './lib/gpu.ts';
+import { copyBandwidth, hostRoofline, machineInfo, modelBytes } from './lib/machine.ts';
+import { evaluateTargets, informationalRatios } from './lib/report.ts';
 import { promGauge, startServer, type EventLoopDelay, type ServerHandle } from './lib/server.ts';
 import { median } from './lib/stats.ts';
 import type { RawLoopResult } from './raw-loop.ts';
-import type { BenchMode, BenchResult, ContextFigure, TjsFigure } from './lib/types.ts';
+import { RESULT_SCHEMA, type BenchMode, type BenchResult, type ContextFigure, type TjsFigure } from './lib/types.ts';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -43,6 +49,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     gpu: { type: 'boolean', default: false },
     model: { type: 'string' },
+    'score-model': { type: 'string' },
     threads: { type: 'string', default: '0' },
     levels: { type: 'string' },
     prompt: { type: 'string' },
@@ -68,11 +75,11 @@ const threads = Number(values.threads);
  * Sizes. Full CPU: ~3-5 minutes on 2 cores, depending on the machine's other load. rounds: rounds of
  * (raw batch 1, transformers.js 1 request, HTTP 1 stream, HTTP 16 streams, raw batch 16, a share of the
  * 16 requests transformers.js serves in turn); ctxRounds: rounds of the context sweep; waves: waves of
- * the other levels (4, 64).
+ * the other levels (4, 64); scorePairs, scoreRounds: pairs per round and rounds of the scoring comparison.
  */
 const preset = quick
-  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], rounds: 4, waves: 1, ctxRounds: 2, contexts: [128, 512, 2048], ctxTokens: 16, tjsRequests: 16, scorePairs: 16 }
-  : { prompt: 64, tokens: 128, levels: [1, 4, 16, 64], rounds: 6, waves: 2, ctxRounds: 3, contexts: [128, 512, 2048], ctxTokens: 32, tjsRequests: 16, scorePairs: 48 };
+  ? { prompt: 16, tokens: 32, levels: [1, 4, 16], rounds: 4, waves: 1, ctxRounds: 2, contexts: [128, 512, 2048], ctxTokens: 16, tjsRequests: 16, scorePairs: 64, scoreRounds: 3 }
+  : { prompt: 64, tokens: 128, levels: [1, 4, 16, 64], rounds: 6, waves: 2, ctxRounds: 3, contexts: [128, 512, 2048], ctxTokens: 32, tjsRequests: 16, scorePairs: 192, scoreRounds: 5 };
 const P = Number(values.prompt ?? (gpu && !quick ? 128 : preset.prompt));
 const N = Number(values.tokens ?? preset.tokens);
 const levels = (values.levels ? values.levels.split(',').map(Number) : preset.levels).sort((a, b) => a - b);
@@ -86,46 +93,26 @@ const progress = (msg: string) => process.stderr.write(`[bench +${((performance.
 const notes: string[] = [];
 const rel = (p: string) => relative(REPO, p);
 
+/** Builds one of scripts/build-models.ts's models when it is missing or stale. */
+function buildModel(only: string, dir: string, extra: string[] = []): void {
+  const args = ['--import', 'tsx', join(REPO, 'scripts', 'build-models.ts'), '--only', only, '--if-missing', ...extra];
+  progress(`checking ${rel(dir)} (built if missing)…`);
+  const r = spawnSync(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`building ${rel(dir)} failed`);
+}
+
 /** Builds the bench model (or its GPU variant) when it is missing or stale. */
 function ensureModel(): void {
   if (values.model !== undefined) return;
-  const args = ['--import', 'tsx', join(REPO, 'scripts', 'build-models.ts'), '--only', 'bench', '--if-missing'];
-  if (gpu) args.push(...GPU_MODEL_SETS.flatMap((s) => ['--set', s]), '--as', 'bench-gpu');
-  progress(`checking ${rel(modelDir)} (built if missing)…`);
-  const r = spawnSync(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error('building the bench model failed');
+  buildModel('bench', modelDir, gpu ? [...GPU_MODEL_SETS.flatMap((s) => ['--set', s]), '--as', 'bench-gpu'] : []);
 }
 
-interface ModelConfig {
-  num_hidden_layers: number;
-  hidden_size: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  head_dim?: number;
+interface ModelConfig extends KvConfig {
   eos_token_id: number | number[];
-  nemotron_onnx?: { dtype?: string };
 }
 
-// ---- GPU: host↔device copy bandwidth; first, as it also checks that the CUDA provider starts at all ------
-
-type CopySize = { bytes: number; roundTripMs: number; bytesMovedPerSecond: number };
-let gpuCopySizes: CopySize[] | undefined;
-let gpuCopyError: string | undefined;
-if (gpu) {
-  progress('GPU: host↔device copy bandwidth through a one-op CUDA graph (checks the CUDA provider starts)…');
-  const proc = BaselineProcess.start(REPO, 'gpucopy');
-  try {
-    gpuCopySizes = (await proc.call<{ sizes: CopySize[] }>('gpucopy', { sizesBytes: [16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20] })).sizes;
-  } catch (err) {
-    gpuCopyError = (err as Error).message;
-    throw new Error(
-      `the CUDA provider did not start (${gpuCopyError.split('\n')[0]}). Install onnxruntime-node's CUDA build: ` +
-        'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js, with CUDA 12 and cuDNN 9 on the library path.',
-    );
-  } finally {
-    await proc.close();
-  }
-}
+// GPU: host↔device copy bandwidth first, as it also checks that the CUDA provider starts at all.
+const gpuCopySizes = gpu ? await measureGpuCopy(REPO, progress) : undefined;
 
 ensureModel();
 const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as ModelConfig;
@@ -144,11 +131,10 @@ if (!skip.has('bandwidth')) {
   progress('memory copy bandwidth…');
   bandwidth = await copyBandwidth(quick ? 128 * 2 ** 20 : 256 * 2 ** 20);
   if (!gpu) {
-    const s = bytes.bytesPerToken / bandwidth.trafficBytesPerSecond;
-    roofline = { tokensPerSecond: 1 / s, msPerToken: s * 1000, note: `${(bytes.bytesPerToken / 2 ** 20).toFixed(0)} MiB per token / ${(bandwidth.trafficBytesPerSecond / 1e9).toFixed(1)} GB/s` };
+    roofline = hostRoofline(bytes.bytesPerToken, bandwidth);
     progress(`  roofline ${roofline.msPerToken.toFixed(1)} ms/token (${roofline.tokensPerSecond.toFixed(1)} tok/s) at batch 1`);
   } else {
-    notes.push('No roofline in GPU mode: host memory bandwidth says nothing about the device; compare the batch-1 ITL with the GPU memory bandwidth by hand.');
+    notes.push("No host-memory roofline in GPU mode (host bandwidth says nothing about the device): the GPU decode table compares the batch-1 step with the H200's stated HBM bandwidth.");
   }
 }
 
@@ -334,46 +320,34 @@ const rawMem = await rawProc.call<{ hwm: number } | null>('memory').catch(() => 
 const tjsMem = tjsProc ? await tjsProc.call<{ hwm: number } | null>('memory').catch(() => null) : null;
 await Promise.all([rawProc.close(), tjsProc?.close()]);
 
-// ---- reward scoring (bench/score.ts) -------------------------------------------------------------
+// ---- reward scoring: native runtime vs the onnxruntime-node session, in alternating rounds ----------
 
+const scoreDir = values['score-model'] ? resolve(REPO, values['score-model']) : gpu ? modelDir : join(REPO, 'models', 'reward');
+if (!skip.has('score') && !values['score-model'] && !gpu) buildModel('reward', scoreDir);
 const score = skip.has('score')
   ? { available: false, note: 'skipped', pairsPerSecond: {} }
-  : await runScoreBench({ repoRoot: REPO, pairs: preset.scorePairs, threads, onCpuOnly: gpu, progress });
+  : await runScoreCompare({ modelDir: rel(scoreDir), pairs: preset.scorePairs, rounds: preset.scoreRounds, concurrency: 16, threads, provider, progress }).catch(
+      (err: Error) => ({ available: false, note: `failed: ${err.message.slice(0, 300)}`, pairsPerSecond: {} }),
+    );
 
 // ---- bandwidth again, now that nothing of ours runs: the machine's load drifts; the better figure counts.
 if (bandwidth) {
   const again = await copyBandwidth(bandwidth.bufferBytes);
   if (again.trafficBytesPerSecond > bandwidth.trafficBytesPerSecond) bandwidth = again;
-  if (roofline) {
-    const s = bytes.bytesPerToken / bandwidth.trafficBytesPerSecond;
-    roofline = { tokensPerSecond: 1 / s, msPerToken: s * 1000, note: `${(bytes.bytesPerToken / 2 ** 20).toFixed(0)} MiB per token / ${(bandwidth.trafficBytesPerSecond / 1e9).toFixed(1)} GB/s` };
-  }
-}
-
-// ---- GPU: host↔device copies of the KV cache ---------------------------------------------------------
-
-const httpLevels = levels.filter((c) => waves.has(c)).map((c) => ({ ...levelFigures({ concurrency: c, promptTokens: P, outputTokens: N }, waves.get(c)!), serverPeakRssBytes: rssPeak.get(c) }));
-
-let gpuCopy: BenchResult['gpuCopy'];
-if (gpu && gpuCopySizes) {
-  const bw = gpuCopySizes.at(-1)!.bytesMovedPerSecond;
-  const elem = config.nemotron_onnx?.dtype === 'float16' ? 2 : 4;
-  const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
-  const kvPerToken = config.num_hidden_layers * 2 * config.num_key_value_heads * headDim * elem;
-  const kvShare = httpLevels.map((l) => {
-    // Each decode step sends the past in and takes the present back: 2 × the batch's cache at the mean context.
-    const kvBytesPerStep = 2 * l.concurrency * (P + N / 2) * kvPerToken;
-    const copyMs = (kvBytesPerStep / bw) * 1000;
-    return { concurrency: l.concurrency, kvBytesPerStep, copyMs, stepMs: l.tpotMs.p50, share: copyMs / l.tpotMs.p50 };
-  });
-  gpuCopy = { sizes: gpuCopySizes, kvShare };
-} else if (gpu) {
-  gpuCopy = { error: gpuCopyError ?? 'not measured' };
+  if (roofline) roofline = hostRoofline(bytes.bytesPerToken, bandwidth);
 }
 
 // ---- figures --------------------------------------------------------------------------------------
 
+const httpLevels = levels.filter((c) => waves.has(c)).map((c) => ({ ...levelFigures({ concurrency: c, promptTokens: P, outputTokens: N }, waves.get(c)!), serverPeakRssBytes: rssPeak.get(c) }));
 const rawFigures = rawFigureList(rawRuns);
+
+// GPU: what copying the KV cache to the host and back costs each decode step of the raw loop (it does so).
+const gpuCopy: BenchResult['gpuCopy'] = gpuCopySizes && {
+  sizes: gpuCopySizes,
+  kvShare: kvCopyShares({ raw: rawFigures, kvBytesPerToken: kvBytesPerToken(config), promptTokens: P, outputTokens: N, copyBytesPerSecond: gpuCopySizes.at(-1)!.bytesMovedPerSecond }),
+};
+
 function tjsFigure(): TjsFigure | { error: string } {
   if (!tjsProc) return { error: 'skipped' };
   if (tjsSixteen.length === 0) return { error: tjsError ?? 'not run (no 16-stream level)' };
@@ -393,7 +367,7 @@ function tjsFigure(): TjsFigure | { error: string } {
 
 const eventLoopRecord: BenchResult['http']['eventLoop'] = Object.fromEntries([...eventLoop].map(([c, e]) => [String(c), e]));
 const result: BenchResult = {
-  schema: 1,
+  schema: RESULT_SCHEMA,
   mode,
   startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
   durationSeconds: (performance.now() - t0) / 1000,
@@ -413,17 +387,19 @@ const result: BenchResult = {
   context,
   score,
   ...(gpuCopy ? { gpuCopy } : {}),
+  device: deviceFigures({ gpu, gpuName: machine.gpu, levels: httpLevels, raw: rawFigures, bytesPerToken: bytes.bytesPerToken }),
   targets: [],
   notes,
 };
 result.targets = evaluateTargets(result);
+result.ratios = informationalRatios(result);
 
 const resultsDir = join(REPO, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}-${mode}.json`);
 writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
 // A run with non-default settings is an experiment: its JSON is kept, the published figures are not replaced.
-const custom = [values.model, values.levels, values.prompt, values.tokens, values['server-node-flags']].some((v) => v) || skip.size > 0 || threads > 0;
+const custom = [values.model, values['score-model'], values.levels, values.prompt, values.tokens, values['server-node-flags']].some((v) => v) || skip.size > 0 || threads > 0;
 if (custom) {
   progress(`wrote ${rel(file)} (non-default settings: bench/latest and docs left as they were)`);
 } else {
@@ -434,4 +410,8 @@ if (custom) {
 
 console.log(`\n${mode} run, ${(result.durationSeconds / 60).toFixed(1)} min, load average ${machine.loadAvgStart[0]} → ${result.loadAvgEnd[0]}`);
 console.table(httpLevels.map((l) => ({ streams: l.concurrency, 'tok/s': +l.tokensPerSecond.toFixed(1), 'TTFT p50 ms': +l.ttftMs.p50.toFixed(0), 'ITL p50 ms': +l.itlMs.p50.toFixed(1), 'ITL p99 ms': +l.itlMs.p99.toFixed(1), 'e2e p99 s': +(l.e2eMs.p99 / 1000).toFixed(2) })));
-console.table(result.targets.map((t) => ({ target: t.id, figure: +t.figure.toFixed(2), wanted: t.target, met: t.met })));
+console.table([...result.targets, ...result.ratios].map((t) => ({ target: t.id, figure: +t.figure.toFixed(2), wanted: t.target, met: t.met })));
+if (gpu && result.device?.measured) {
+  const d = result.device;
+  console.log(`GPU decode step: batch 1 ${d.stepMsBatch1?.toFixed(2)} ms, batch 16 ${d.stepMsBatch16?.toFixed(2)} ms; batch 1 at ${d.rooflinePercent?.toFixed(1)}% of the HBM roofline (${d.rooflineMs.toFixed(2)} ms)`);
+}

@@ -16,7 +16,9 @@
  * Flags: --model DIR (default models/reward, built if missing), --pairs N per length profile (256),
  *        --lengths short,medium[,long] (conversation length profiles, see PROFILES), --concurrency N (16),
  *        --repeat N (rounds, 3), --chunk N (pairs per interleaving step and per 'one call', 64),
- *        --threads N (ONNX Runtime intra-op threads; 0 = its default), --http.
+ *        --threads N (ONNX Runtime intra-op threads; 0 = its default), --http,
+ *        --runtime native|js (the reward worker's runtime: ONNX Runtime's C API, or the onnxruntime-node
+ *        session kept for comparison; `npm run bench` compares the two), --provider cpu|cuda.
  */
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +28,8 @@ import { parseArgs } from 'node:util';
 import { RewardEngine } from '../src/scoring/reward-engine.ts';
 import { buildApp } from '../src/server/app.ts';
 import { DEFAULT_SERVER_LIMITS, type RewardModel } from '../src/server/deps.ts';
-import { loadTokenizer, type ChatMessage, type TextTokenizer } from '../src/tokenizer/index.ts';
+import { loadTokenizer, type TextTokenizer } from '../src/tokenizer/index.ts';
+import { makePairs, pool, PROFILES, type Pair } from './lib/score-pairs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +41,8 @@ const { values } = parseArgs({
     chunk: { type: 'string', default: '64' },
     threads: { type: 'string', default: '0' },
     http: { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'native' },
+    provider: { type: 'string', default: 'cpu' },
   },
 });
 const modelDir = values.model!;
@@ -46,6 +51,12 @@ const concurrency = Number(values.concurrency);
 const threads = Number(values.threads);
 const repeat = Math.max(1, Number(values.repeat));
 const chunk = Math.max(1, Number(values.chunk));
+const runtime = values.runtime as 'native' | 'js';
+const provider = values.provider as 'cpu' | 'cuda';
+if (!['native', 'js'].includes(runtime) || !['cpu', 'cuda'].includes(provider)) {
+  console.error(`--runtime is native or js, --provider cpu or cuda (got ${runtime}, ${provider})`);
+  process.exit(2);
+}
 const profileNames = values.lengths!.split(',').map((x) => x.trim()).filter(Boolean);
 
 if (!existsSync(join(modelDir, 'config.json')) && modelDir === join('models', 'reward')) {
@@ -56,47 +67,6 @@ if (!existsSync(join(modelDir, 'config.json')) && modelDir === join('models', 'r
 if (!existsSync(join(modelDir, 'config.json')) && !existsSync(join(modelDir, 'genai_config.json'))) {
   console.error(`reward model folder not found: ${modelDir}`);
   process.exit(2);
-}
-
-// ---- the pairs: deterministic prompts and replies of varied lengths -------------------------------
-
-const WORDS = (
-  'the model reads a prompt and two replies then scores each one a higher score means a better answer ' +
-  'batching shares forward passes between requests so the weights are read once for many rows while a ' +
-  'single request pays the whole cost alone every time it runs on the processor'
-).split(' ');
-
-function text(words: number, seed: number): string {
-  return Array.from({ length: words }, (_, k) => WORDS[(seed * 31 + k * 7 + ((k * k) % 11)) % WORDS.length]).join(' ');
-}
-
-interface Pair {
-  prompt: string;
-  replies: [string, string];
-  /** Tokenized conversations [prompt + chosen, prompt + rejected], as /v1/score renders them. */
-  items: [number[], number[]];
-  promptTokens: number;
-}
-
-/** Word counts of prompts and replies per length profile (cycled through the pairs). */
-const PROFILES: Record<string, { prompt: number[]; reply: number[] }> = {
-  // Short chat turns, like data/reward-sample.jsonl: ~45-75 tokens per templated conversation.
-  short: { prompt: [4, 8, 12], reply: [3, 10, 20] },
-  // Longer ones: ~65-215 tokens.
-  medium: { prompt: [16, 48, 96], reply: [12, 40, 80] },
-  // ~250-550 tokens.
-  long: { prompt: [120, 200, 300], reply: [100, 160, 240] },
-};
-
-function makePairs(tok: TextTokenizer, n: number, profile: { prompt: number[]; reply: number[] }): Pair[] {
-  const { prompt: pw, reply: rw } = profile;
-  return Array.from({ length: n }, (_, i) => {
-    const prompt = text(pw[i % pw.length]!, i);
-    const replies: [string, string] = [text(rw[i % rw.length]!, i + 1), text(rw[(i + 1) % rw.length]!, i + 2)];
-    const conv = (r: string): ChatMessage[] => [{ role: 'user', content: prompt }, { role: 'assistant', content: r }];
-    const items: [number[], number[]] = [tok.encodeChat(conv(replies[0]), { addGenerationPrompt: false }), tok.encodeChat(conv(replies[1]), { addGenerationPrompt: false })];
-    return { prompt, replies, items, promptTokens: tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: false }).length };
-  });
 }
 
 const stats = (xs: number[]) => {
@@ -132,16 +102,6 @@ async function timed(t: Tally, pairs: Pair[], run: () => Promise<unknown>): Prom
   t.pairs += pairs.length;
   t.passes += passes;
   t.rows += passRows;
-}
-
-/** Runs `each` over the pairs with `c` in flight at once. */
-async function pool(pairs: Pair[], c: number, each: (p: Pair) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(c, pairs.length) }, async () => {
-      while (next < pairs.length) await each(pairs[next++]!);
-    }),
-  );
 }
 
 /** A local server (buildApp) serving the engine as the reward model, and a /v1/score form-2 poster. */
@@ -217,14 +177,14 @@ for (const name of profileNames) {
   }
 }
 const tok = await loadTokenizer(modelDir);
-const engine = await RewardEngine.start({ modelDir, exec: threads > 0 ? { intraOpThreads: threads } : {} });
+const engine = await RewardEngine.start({ modelDir, exec: { provider, scoreRuntime: runtime, ...(threads > 0 ? { intraOpThreads: threads } : {}) } });
 engine.onBatch = (b) => {
   passes++;
   passRows += b.rows;
 };
 const server = values.http ? await httpServer(engine, tok) : undefined;
 console.log(
-  `reward model ${modelDir} (${engine.spec.numLayers} layers, ${engine.provider}); ${pairCount} pairs per profile, ${repeat} rounds, modes interleaved per chunk of ${chunk} pairs; ` +
+  `reward model ${modelDir} (${engine.spec.numLayers} layers, ${engine.provider}, ${runtime} runtime); ${pairCount} pairs per profile, ${repeat} rounds, modes interleaved per chunk of ${chunk} pairs; ` +
     `a pair = a prompt + 2 replies; "one at a time" = each pair alone (one score call of 2), sequentially`,
 );
 const results: Array<{ profile: string } & Record<string, number | string>> = [];

@@ -2,7 +2,8 @@
 import type { TjsRequestTiming, TjsServeResult } from '../baseline-child.ts';
 import type { RawLoopResult } from '../raw-loop.ts';
 import { median, summarize } from './stats.ts';
-import type { RawFigure, TjsFigure } from './types.ts';
+import type { LevelResult } from './load.ts';
+import type { DeviceFigures, KvCopyShare, RawFigure, TjsFigure } from './types.ts';
 
 /** The raw loop's batch-1 and batch-16 figures: medians over the rounds' runs. */
 export function rawFigureList(runs: Array<RawLoopResult & { label: string }>): RawFigure[] {
@@ -84,4 +85,69 @@ export function tjsFigureOf(m: TjsMeasurements): TjsFigure {
     sameTokensAsRawLoop: same,
     peakRssBytes: m.peakRssBytes,
   };
+}
+
+/** The H200's HBM3e bandwidth as NVIDIA states it (4.8 TB/s); the GPU roofline takes it as given. */
+export const H200_HBM_BYTES_PER_SECOND = 4.8e12;
+
+export interface DeviceInputs {
+  /** Whether the run was on the GPU (cuda provider). */
+  gpu: boolean;
+  /** The GPU's name (nvidia-smi), for the note. */
+  gpuName?: string;
+  levels: readonly LevelResult[];
+  raw: readonly RawFigure[];
+  /** Weights a batch-1 decode step reads, bytes. */
+  bytesPerToken: number;
+  bandwidthBytesPerSecond?: number;
+}
+
+/**
+ * Decode step times at batch 1 and 16 and the batch-1 HBM roofline. On a CPU run nothing is measured:
+ * only the stated bandwidth and the roofline it implies are kept, so the docs can say "not measured".
+ */
+export function deviceFigures(d: DeviceInputs): DeviceFigures {
+  const bandwidth = d.bandwidthBytesPerSecond ?? H200_HBM_BYTES_PER_SECOND;
+  const rooflineMs = (d.bytesPerToken / bandwidth) * 1000;
+  const base = {
+    bandwidthBytesPerSecond: bandwidth,
+    bandwidthSource: `${(bandwidth / 1e12).toFixed(1)} TB/s, NVIDIA's stated H200 HBM3e bandwidth (not measured)`,
+    rooflineMs,
+  };
+  if (!d.gpu) return { measured: false, note: 'not measured: a CPU run', ...base };
+  const level = (c: number) => d.levels.find((l) => l.concurrency === c);
+  const raw = (b: number) => d.raw.find((r) => r.batch === b && r.label.startsWith('batch'));
+  const step1 = level(1)?.itlMs.p50;
+  const per = (c: number) => {
+    const tps = level(c)?.perStreamTokensPerSecond;
+    return tps ? 1000 / tps : undefined;
+  };
+  const gpuIsH200 = d.gpuName === undefined || /H200/i.test(d.gpuName);
+  return {
+    measured: true,
+    note: `decode step = ITL p50 of the HTTP runs${gpuIsH200 ? '' : `; the GPU is ${d.gpuName}, not an H200: the roofline's bandwidth does not fit it`}`,
+    ...base,
+    stepMsBatch1: step1,
+    stepMsBatch16: level(16)?.itlMs.p50,
+    perStreamMsBatch1: per(1),
+    perStreamMsBatch16: per(16),
+    rooflinePercent: step1 ? (rooflineMs / step1) * 100 : undefined,
+    rawStepMsBatch1: raw(1)?.decodeStepMs,
+    rawStepMsBatch16: raw(16)?.decodeStepMs,
+  };
+}
+
+/**
+ * What copying the KV cache to the host and back costs the raw onnxruntime-node loop each decode step (it
+ * feeds `present.*` back as `past_key_values.*` through host memory): 2 × the batch's cache at the mean
+ * context, at the measured host↔device bandwidth, against its measured decode step.
+ */
+export function kvCopyShares(o: { raw: readonly RawFigure[]; kvBytesPerToken: number; promptTokens: number; outputTokens: number; copyBytesPerSecond: number }): KvCopyShare[] {
+  return o.raw
+    .filter((r) => r.label.startsWith('batch'))
+    .map((r) => {
+      const kvBytesPerStep = 2 * r.batch * (o.promptTokens + o.outputTokens / 2) * o.kvBytesPerToken;
+      const copyMs = (kvBytesPerStep / o.copyBytesPerSecond) * 1000;
+      return { concurrency: r.batch, kvBytesPerStep, copyMs, stepMs: r.decodeStepMs, share: copyMs / r.decodeStepMs };
+    });
 }

@@ -127,6 +127,12 @@ export async function copyBandwidth(bufferBytes = 256 * 2 ** 20, reps = 5): Prom
   return { bufferBytes, copyOneThread: one, copyAllThreads: all, threads, trafficBytesPerSecond: 2 * Math.max(one, all) };
 }
 
+/** The batch-1 decode roofline on the host: weights read per token / measured memory traffic. */
+export function hostRoofline(bytesPerToken: number, bandwidth: Bandwidth): { tokensPerSecond: number; msPerToken: number; note: string } {
+  const s = bytesPerToken / bandwidth.trafficBytesPerSecond;
+  return { tokensPerSecond: 1 / s, msPerToken: s * 1000, note: `${(bytesPerToken / 2 ** 20).toFixed(0)} MiB per token / ${(bandwidth.trafficBytesPerSecond / 1e9).toFixed(1)} GB/s` };
+}
+
 export interface ModelBytes {
   /** Bytes of the model's weights on disk (graph file + external data). */
   weightBytes: number;

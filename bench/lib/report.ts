@@ -5,7 +5,7 @@
 import type { LevelResult } from './load.ts';
 import { median } from './stats.ts';
 import { lineChart, type ChartSeries } from './svg.ts';
-import type { BenchResult, RawFigure, TargetResult, TjsFigure } from './types.ts';
+import { RESULT_SCHEMA, type BenchResult, type RawFigure, type TargetResult, type TjsFigure } from './types.ts';
 
 const level = (r: BenchResult, c: number): LevelResult | undefined => r.http.levels.find((l) => l.concurrency === c);
 const raw = (r: BenchResult, batch: number): RawFigure | undefined => r.raw.runs.find((x) => x.batch === batch && x.label.startsWith('batch'));
@@ -31,21 +31,46 @@ function target(id: string, what: string, r: { figure: number; rounds?: number[]
   return { id, what, figure: f, target: `${op} ${bound}${unit === 'x' ? 'x' : ` ${unit}`}`, met, ...(r.rounds ? { rounds: r.rounds } : {}) };
 }
 
-/** The issue's six targets, evaluated on one run (ratios paired by round where the run has rounds). */
+/** A ratio shown for context, with no target (met is null). */
+function info(id: string, what: string, r: { figure: number; rounds?: number[] }): TargetResult {
+  return { id, what, figure: r.figure, target: '–', met: null, ...(r.rounds ? { rounds: r.rounds } : {}) };
+}
+
+/**
+ * The acceptance targets of the issue "Device-resident KV cache", evaluated on one run (ratios paired by
+ * round: each round measures both sides of a ratio one after the other).
+ */
 export function evaluateTargets(r: BenchResult): TargetResult[] {
   const c1 = level(r, 1);
   const c16 = level(r, 16);
   const raw1 = raw(r, 1);
-  const tjs = tjsOf(r);
+  const raw16 = raw(r, 16);
   const ctx = (n: number) => r.context.find((c) => c.context === n);
+  const sc = r.score.compare;
   const el = r.http.eventLoop['16']?.p99Ms;
   return [
-    target('single-vs-raw', 'HTTP single stream / raw onnxruntime loop (batch 1), tokens/s', pairedRatio(c1?.waveTokensPerSecond, raw1?.repTokensPerSecond, c1?.tokensPerSecond, raw1?.tokensPerSecond), '>=', 0.9),
-    target('16-vs-single', 'HTTP 16 streams aggregate / HTTP single stream, tokens/s', pairedRatio(c16?.waveTokensPerSecond, c1?.waveTokensPerSecond, c16?.tokensPerSecond, c1?.tokensPerSecond), '>=', 6),
-    target('single-vs-tjs', 'HTTP single stream / transformers.js one request, tokens/s', pairedRatio(c1?.waveTokensPerSecond, tjs?.singleRoundsTokensPerSecond, c1?.tokensPerSecond, tjs?.singleTokensPerSecond), '>=', 1),
-    target('16-vs-tjs', 'HTTP 16 concurrent / transformers.js serving 16 one after another, tokens/s', pairedRatio(c16?.waveTokensPerSecond, tjs?.shareTokensPerSecond, c16?.tokensPerSecond, tjs?.sequentialTokensPerSecond), '>=', 5),
-    target('ctx-2048-vs-128', 'decode time per token, context 2048 / context 128 (HTTP single stream)', pairedRatio(ctx(2048)?.httpDecodeMsRounds, ctx(128)?.httpDecodeMsRounds, ctx(2048)?.httpDecodeMs, ctx(128)?.httpDecodeMs), '<=', 2),
+    target('single-vs-raw', 'HTTP single stream / raw onnxruntime-node loop (batch 1), tokens/s', pairedRatio(c1?.waveTokensPerSecond, raw1?.repTokensPerSecond, c1?.tokensPerSecond, raw1?.tokensPerSecond), '>=', 1.1),
+    target('16-vs-raw16', 'HTTP 16 streams aggregate / raw onnxruntime-node loop (batch 16), tokens/s', pairedRatio(c16?.waveTokensPerSecond, raw16?.repTokensPerSecond, c16?.tokensPerSecond, raw16?.tokensPerSecond), '>=', 1.05),
+    target('ctx-2048-vs-128', 'decode time per token, context 2048 / context 128 (HTTP single stream)', pairedRatio(ctx(2048)?.httpDecodeMsRounds, ctx(128)?.httpDecodeMsRounds, ctx(2048)?.httpDecodeMs, ctx(128)?.httpDecodeMs), '<=', 1.25),
+    target('score-native-vs-js', `reward scoring pairs/s, native runtime / onnxruntime-node session (\`--score-runtime js\`), ${sc?.concurrency ?? 16} pairs in flight, same pairs`, pairedRatio(sc?.native.concurrent, sc?.js.concurrent), '>=', 1.3),
     target('event-loop-p99', 'server main-thread event-loop delay p99 under 16 streams', { figure: el ?? NaN }, '<=', 20, 'ms'),
+  ];
+}
+
+/** Other ratios of the same run, for context (no targets). */
+export function informationalRatios(r: BenchResult): TargetResult[] {
+  const c1 = level(r, 1);
+  const c16 = level(r, 16);
+  const raw1 = raw(r, 1);
+  const raw16 = raw(r, 16);
+  const tjs = tjsOf(r);
+  const sc = r.score.compare;
+  return [
+    info('16-vs-single', 'HTTP 16 streams aggregate / HTTP single stream, tokens/s', pairedRatio(c16?.waveTokensPerSecond, c1?.waveTokensPerSecond, c16?.tokensPerSecond, c1?.tokensPerSecond)),
+    info('raw16-vs-raw1', 'raw loop batch 16 / raw loop batch 1, tokens/s (what batching gives without a server)', pairedRatio(raw16?.repTokensPerSecond, raw1?.repTokensPerSecond, raw16?.tokensPerSecond, raw1?.tokensPerSecond)),
+    info('score-native-vs-js-single', 'reward scoring pairs/s one pair at a time, native runtime / onnxruntime-node session', pairedRatio(sc?.native.oneAtATime, sc?.js.oneAtATime)),
+    info('single-vs-tjs', 'HTTP single stream / transformers.js one request, tokens/s', pairedRatio(c1?.waveTokensPerSecond, tjs?.singleRoundsTokensPerSecond, c1?.tokensPerSecond, tjs?.singleTokensPerSecond)),
+    info('16-vs-tjs', 'HTTP 16 concurrent / transformers.js serving 16 one after another, tokens/s', pairedRatio(c16?.waveTokensPerSecond, tjs?.shareTokensPerSecond, c16?.tokensPerSecond, tjs?.sequentialTokensPerSecond)),
   ];
 }
 
@@ -139,12 +164,34 @@ function baselineTable(r: BenchResult): string[] {
   return rows;
 }
 
-function targetRows(r: BenchResult): string[] {
+function targetRows(list: readonly TargetResult[]): string[] {
   const rows = ['| target | figure | wanted | met | per round |', '|---|---:|---:|:---:|---|'];
-  for (const t of r.targets) {
+  for (const t of list) {
     const unit = t.target.endsWith('ms') ? ' ms' : 'x';
     rows.push(`| ${t.what} | ${f2(t.figure)}${unit} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} | ${t.rounds?.map(f2).join(', ') ?? ''} |`);
   }
+  return rows;
+}
+
+function ratioRows(list: readonly TargetResult[]): string[] {
+  return ['| ratio | figure | per round |', '|---|---:|---|', ...list.map((t) => `| ${t.what} | ${f2(t.figure)}x | ${t.rounds?.map(f2).join(', ') ?? ''} |`)];
+}
+
+/** GPU decode figures; every one "not measured" on a CPU run. */
+function deviceRows(r: BenchResult): string[] {
+  const d = r.device;
+  if (!d) return [];
+  const nm = 'not measured (CPU run)';
+  const ms = (x: number | undefined) => (d.measured ? `${f2(x)} ms` : nm);
+  const rows = ['| figure | value | how |', '|---|---:|---|'];
+  rows.push(`| decode step, batch 1 | ${ms(d.stepMsBatch1)} | HTTP 1 stream, ITL p50 (1000 / per-stream tok/s, prefill included: ${d.measured ? `${f2(d.perStreamMsBatch1)} ms` : '–'}); raw loop ${d.measured ? `${f2(d.rawStepMsBatch1)} ms` : '–'} |`);
+  rows.push(`| decode step, batch 16 | ${ms(d.stepMsBatch16)} | HTTP 16 streams, ITL p50 (1000 / per-stream tok/s: ${d.measured ? `${f2(d.perStreamMsBatch16)} ms` : '–'}); raw loop ${d.measured ? `${f2(d.rawStepMsBatch16)} ms` : '–'} |`);
+  rows.push(
+    d.measured
+      ? `| HBM roofline, batch 1 | ${f2(d.rooflineMs)} ms | ${mib(r.model.bytes.bytesPerToken)} of weights per step / ${d.bandwidthSource} |`
+      : `| HBM roofline, batch 1 | ${nm} | on \`--gpu\`: weights read per step / ${d.bandwidthSource} |`,
+  );
+  rows.push(`| batch-1 decode as % of the roofline | ${d.measured ? `${f1(d.rooflinePercent)}%` : nm} | roofline ms / decode step ms |`);
   return rows;
 }
 
@@ -183,13 +230,7 @@ function otherRows(r: BenchResult): string[] {
         `\`nemotron_nodejs_eventloop_lag_p99_seconds\` (prom-client, 10 ms sampling, reset at each scrape, interval not minus resolution) read ${f1(el.promP99Ms)} ms over the same window.`,
     );
   }
-  const s = r.score;
-  out.push(
-    s.available
-      ? `- Reward scoring (bench/score.ts on models/reward): ${Object.entries(s.pairsPerSecond).map(([k, v]) => `${k} ${f1(v)} pairs/s`).join(', ')}` +
-          (s.ratio !== undefined ? `; batched / one at a time ${f2(s.ratio)}x.` : '.')
-      : `- Reward scoring: not measured (${s.note}).`,
-  );
+  out.push(scoreLine(r));
   const tjs = tjsOf(r);
   if (tjs) {
     out.push(
@@ -199,23 +240,43 @@ function otherRows(r: BenchResult): string[] {
     );
   }
   if (r.gpuCopy && !('error' in r.gpuCopy)) {
+    const who = r.schema === 1 ? 'streams (the onnxruntime-node engine)' : 'raw onnxruntime-node loop batch';
     for (const k of r.gpuCopy.kvShare) {
-      out.push(`- GPU, ${k.concurrency} streams: KV cache host↔device copy ≈ ${f1(k.copyMs)} ms of a ${f1(k.stepMs)} ms decode step (${(k.share * 100).toFixed(0)}%), ${mib(k.kvBytesPerStep)} moved per step.`);
+      out.push(`- GPU, ${r.schema === 1 ? `${k.concurrency} ${who}` : `${who} ${k.concurrency}`}: KV cache host↔device copy ≈ ${f1(k.copyMs)} ms of a ${f1(k.stepMs)} ms decode step (${(k.share * 100).toFixed(0)}%), ${mib(k.kvBytesPerStep)} moved per step.`);
     }
   }
   for (const n of r.notes) out.push(`- ${n}`);
   return out;
 }
 
+/** The scoring line: native vs js runtime (schema 2), or bench/score.ts's modes (schema 1). */
+function scoreLine(r: BenchResult): string {
+  const s = r.score;
+  if (!s.available) return `- Reward scoring: not measured (${s.note}).`;
+  const c = s.compare;
+  if (!c) {
+    return `- Reward scoring (bench/score.ts on models/reward): ${Object.entries(s.pairsPerSecond).map(([k, v]) => `${k} ${f1(v)} pairs/s`).join(', ')}` + (s.ratio !== undefined ? `; batched / one at a time ${f2(s.ratio)}x.` : '.');
+  }
+  const pps = (rt: 'native' | 'js') => `${f1(median(c[rt].concurrent))} pairs/s with ${c.concurrency} in flight, ${f1(median(c[rt].oneAtATime))} one at a time`;
+  return (
+    `- Reward scoring, two RewardEngines side by side in the bench process (${s.note}): native runtime ${pps('native')}; ` +
+    `onnxruntime-node session ${pps('js')} (medians over rounds). Largest score difference between the two on the same conversations: ${c.maxScoreDiff === 0 ? '0 (identical)' : c.maxScoreDiff.toExponential(1)}.`
+  );
+}
+
 /** One run's section of BENCHMARKS.md. */
 export function runSection(r: BenchResult, chartFile?: string): string[] {
+  const old = r.schema !== RESULT_SCHEMA;
   return [
+    ...(old ? [`> Recorded with result schema ${r.schema}, before the engine moved to ONNX Runtime's C API: its targets are the earlier issue's, not the device-resident KV cache's.`, ''] : []),
     ...machineSection(r),
     '',
     '### Targets',
     '',
-    ...targetRows(r),
+    ...targetRows(r.targets),
     '',
+    ...(r.ratios?.length ? ['### Other ratios (informational, no target)', '', ...ratioRows(r.ratios), ''] : []),
+    ...(r.device ? ['### GPU decode (device-resident KV cache)', '', ...deviceRows(r), ''] : []),
     '### Streaming over HTTP, by concurrency',
     '',
     ...levelTable(r),

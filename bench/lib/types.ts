@@ -64,14 +64,57 @@ export interface TjsFigure {
   peakRssBytes: number | null;
 }
 
+/** The reward worker's runtimes: ONNX Runtime's C API with IO binding, or the onnxruntime-node session. */
+export type ScoreRuntime = 'native' | 'js';
+
 export interface ScoreFigure {
   available: boolean;
   note: string;
-  /** pairs/s by mode name as bench/score.ts prints them. */
+  /** Median pairs/s by runtime and mode ("native, 16 in flight", "js, one at a time", …). */
   pairsPerSecond: Record<string, number>;
+  /** Schema 1 only (bench/score.ts run as a child): one at a time, batched, batched / one at a time. */
   oneAtATime?: number;
   batched?: number;
   ratio?: number;
+  /** Schema 2: the native and js runtimes on the same pairs, in alternating rounds. */
+  compare?: {
+    model: string;
+    provider: 'cpu' | 'cuda';
+    pairs: number;
+    concurrency: number;
+    rounds: number;
+    conversationTokens: { min: number; p50: number; max: number };
+    /** Largest |native score − js score| over the same conversations (same model: ~0). */
+    maxScoreDiff: number;
+    /** Pairs/s per round: `concurrency` pairs in flight, and one pair at a time. */
+    native: { concurrent: number[]; oneAtATime: number[] };
+    js: { concurrent: number[]; oneAtATime: number[] };
+  };
+}
+
+/**
+ * Decode cost on the device (GPU runs only; `measured: false` on CPU). Step times come from the HTTP
+ * runs: the median gap between tokens of a stream (ITL p50) is one decode step of the batch it ran in.
+ */
+export interface DeviceFigures {
+  measured: boolean;
+  note: string;
+  /** Stated, not measured: the GPU's memory bandwidth the roofline assumes, bytes/s. */
+  bandwidthBytesPerSecond: number;
+  bandwidthSource: string;
+  /** Weights read per batch-1 decode step / bandwidth, ms. */
+  rooflineMs: number;
+  /** HTTP, one stream / 16 streams: ITL p50, ms. */
+  stepMsBatch1?: number;
+  stepMsBatch16?: number;
+  /** 1000 / per-stream tokens/s (prefill included), ms. */
+  perStreamMsBatch1?: number;
+  perStreamMsBatch16?: number;
+  /** Batch-1 decode tokens/s (1000 / stepMsBatch1) as a percentage of the roofline's tokens/s. */
+  rooflinePercent?: number;
+  /** The raw onnxruntime-node loop's median decode step at batch 1 and 16, ms. */
+  rawStepMsBatch1?: number;
+  rawStepMsBatch16?: number;
 }
 
 export interface TargetResult {
@@ -85,8 +128,20 @@ export interface TargetResult {
   rounds?: number[];
 }
 
+/** The current result schema: 2 = the device-resident KV cache targets (1 = the onnxruntime-node engine's). */
+export const RESULT_SCHEMA = 2;
+
+/** Schema 1: `concurrency` = HTTP streams; schema 2: `concurrency` = the raw loop's batch. */
+export interface KvCopyShare {
+  concurrency: number;
+  kvBytesPerStep: number;
+  copyMs: number;
+  stepMs: number;
+  share: number;
+}
+
 export interface BenchResult {
-  schema: 1;
+  schema: 1 | 2;
   mode: BenchMode;
   startedAt: string;
   durationSeconds: number;
@@ -115,7 +170,16 @@ export interface BenchResult {
   };
   context: ContextFigure[];
   score: ScoreFigure;
-  gpuCopy?: { sizes: Array<{ bytes: number; roundTripMs: number; bytesMovedPerSecond: number }>; kvShare: Array<{ concurrency: number; kvBytesPerStep: number; copyMs: number; stepMs: number; share: number }> } | { error: string };
+  /**
+   * GPU: host↔device copy bandwidth, and what copying the KV cache both ways each decode step costs the
+   * raw onnxruntime-node loop (it has no device IO binding; the server keeps the KV on the device).
+   */
+  gpuCopy?: { sizes: Array<{ bytes: number; roundTripMs: number; bytesMovedPerSecond: number }>; kvShare: KvCopyShare[] } | { error: string };
+  /** Schema 2: decode step times and the HBM roofline (not measured on CPU). */
+  device?: DeviceFigures;
+  /** The issue's acceptance targets. */
   targets: TargetResult[];
+  /** Schema 2: other ratios, informational (no target). */
+  ratios?: TargetResult[];
   notes: string[];
 }
