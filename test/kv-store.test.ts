@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { HostKvMemory, type HostKvArray } from '../src/runtime/kv/memory.ts';
 import { KvBudgetError, KvPool, KvStore, type KvGeometry } from '../src/runtime/kv/store.ts';
 
-const geo = (side: 'left' | 'right'): KvGeometry => ({ numLayers: 2, numKvHeads: 2, headDim: 3, dtype: 'float32', side });
+const geo = (side: 'left' | 'right', inPlace = false): KvGeometry => ({ numLayers: 2, numKvHeads: 2, headDim: 3, dtype: 'float32', side, inPlace });
 
 /** A value that names its layer, kind, row (sequence id), head, token position and dim. */
 const code = (layer: number, kind: number, seq: number, h: number, pos: number, d: number) =>
@@ -16,6 +16,7 @@ const code = (layer: number, kind: number, seq: number, h: number, pos: number, 
 function fakeStep(store: KvStore<HostKvArray>, seqIds: number[], real: number[]): void {
   const added = Math.max(1, ...real);
   store.checkStep(added);
+  if (store.inPlace) return fakeStepInPlace(store, seqIds, real, added);
   const { numLayers, numKvHeads: H, headDim: D, side } = store.pool.geo;
   const L = store.length;
   for (let layer = 0; layer < numLayers; layer++) {
@@ -45,13 +46,36 @@ function fakeStep(store: KvStore<HostKvArray>, seqIds: number[], real: number[])
   store.adopt(added, real);
 }
 
+/** GroupQueryAttention with a shared buffer: each row's new tokens are written at its own positions. */
+function fakeStepInPlace(store: KvStore<HostKvArray>, seqIds: number[], real: number[], added: number): void {
+  const { numLayers, numKvHeads: H, headDim: D } = store.pool.geo;
+  for (let layer = 0; layer < numLayers; layer++) {
+    for (const [k, kind] of [[0, 'keys'], [1, 'values']] as const) {
+      const view = store.present(layer, kind, added);
+      assert.equal(view.array, store.past(layer, kind).array, 'past and present share one buffer');
+      const S = view.dims[2];
+      for (let r = 0; r < store.rows; r++) {
+        for (let h = 0; h < H; h++) {
+          for (let j = 0; j < real[r]!; j++) {
+            const pos = store.lens[r]! + j;
+            assert.ok(pos < S, 'the write stays inside the row');
+            for (let d = 0; d < D; d++) view.array.data[((r * H + h) * S + pos) * D + d] = code(layer, k, seqIds[r]!, h, pos, d);
+          }
+        }
+      }
+    }
+  }
+  store.adopt(added, real);
+}
+
 /** Checks that every row holds exactly its sequence's codes at its valid columns and zeros/finite data elsewhere. */
 function checkContents(store: KvStore<HostKvArray>, seqIds: number[]): void {
   const { numLayers, numKvHeads: H, headDim: D, side } = store.pool.geo;
-  const L = store.length;
   for (let layer = 0; layer < numLayers; layer++) {
     for (const [k, kind] of [[0, 'keys'], [1, 'values']] as const) {
-      const data = store.past(layer, kind).array.data;
+      const { array, dims } = store.past(layer, kind);
+      const data = array.data;
+      const L = dims[2];
       for (let r = 0; r < store.rows; r++) {
         const len = store.lens[r]!;
         const first = side === 'left' ? L - len : 0;
@@ -71,12 +95,12 @@ function checkContents(store: KvStore<HostKvArray>, seqIds: number[]): void {
   }
 }
 
-for (const side of ['left', 'right'] as const) {
-  describe(`KV store (${side} padding)`, () => {
+for (const [side, inPlace] of [['left', false], ['right', false], ['right', true]] as const) {
+  describe(`KV store (${side} padding, decode ${inPlace ? 'in place' : 'ping-pong'})`, () => {
     test('prefill, join with repeated rows, decode, leave: rows keep their own tokens; padding never holds NaN', () => {
       const mem = new HostKvMemory('float32');
-      const pool = new KvPool(mem, geo(side), 10_000);
-      const decode = new KvStore(pool);
+      const pool = new KvPool(mem, geo(side, inPlace), 10_000);
+      const decode = KvStore.forDecode(pool);
       let seqIds: number[] = [];
       // Group A: prompts of 5 and 2 tokens; the second is joined twice (n = 2).
       const a = KvStore.forPrefill(pool, 2, 5, false);
@@ -109,25 +133,40 @@ for (const side of ['left', 'right'] as const) {
 
     test('decode steps allocate nothing; capacity covers every row to its final length', () => {
       const mem = new HostKvMemory('float32');
-      const pool = new KvPool(mem, geo(side), 10_000);
+      const pool = new KvPool(mem, geo(side, inPlace), 10_000);
       const g = KvStore.forPrefill(pool, 3, 4, false);
       fakeStep(g, [1, 2, 3], [4, 3, 1]);
-      const decode = new KvStore(pool);
+      const decode = KvStore.forDecode(pool);
       decode.absorb(g, [0, 1, 2], [30, 20, 40]);
       g.release();
-      fakeStep(decode, [1, 2, 3], [1, 1, 1]); // makes the idle twin of the re-sized buffer
-      const allocations = mem.allocations;
-      // Row 2 (final 40) may take 38 more tokens: every one of those steps must fit without allocating.
-      for (let i = 0; i < 38; i++) fakeStep(decode, [1, 2, 3], [1, 1, 1]);
-      assert.equal(mem.allocations, allocations);
-      assert.throws(() => decode.checkStep(1), KvBudgetError, 'past every final length the store refuses to grow');
-      checkContents(decode, [1, 2, 3]);
+      fakeStep(decode, [1, 2, 3], [1, 1, 1]); // makes the idle twin of a re-sized ping-pong buffer
+      // Rows leave when they reach their final length (as the step loop drops them); every step in
+      // between must fit without allocating.
+      let ids = [1, 2, 3];
+      let finals = [30, 20, 40];
+      for (;;) {
+        const before = mem.allocations;
+        fakeStep(decode, ids, ids.map(() => 1));
+        assert.equal(mem.allocations, before, `a step at length ${decode.length} allocated`);
+        const keep = ids.flatMap((_, r) => (decode.lens[r]! < finals[r]! ? [r] : []));
+        if (keep.length === 0) break;
+        if (keep.length < ids.length) {
+          decode.keep(keep);
+          ids = keep.map((r) => ids[r]!);
+          finals = keep.map((r) => finals[r]!);
+          checkContents(decode, ids);
+        }
+      }
+      assert.deepEqual([ids, decode.lens], [[3], [40]], 'the longest row reached its final length');
+      // In place, a row's columns end at its final length; ping-pong capacity may keep slack from rows gone.
+      if (inPlace) assert.throws(() => decode.checkStep(1), KvBudgetError, 'past its final length the store refuses to grow');
+      checkContents(decode, ids);
     });
 
     test('joinCost bounds what the pool really reaches, and the pool refuses past its budget', () => {
       const mem = new HostKvMemory('float32');
-      const pool = new KvPool(mem, geo(side), 600);
-      const decode = new KvStore(pool);
+      const pool = new KvPool(mem, geo(side, inPlace), 600);
+      const decode = KvStore.forDecode(pool);
       const first = [{ promptLen: 6, n: 2, finalLen: 20 }];
       const c1 = decode.joinCost(first, 6, 1);
       const g = KvStore.forPrefill(pool, 1, 6, false);

@@ -130,8 +130,9 @@ export class Engine {
       finalLen: Math.min(request.promptTokenIds.length + request.maxTokens, this.spec.contextLength),
     };
     const chunks = aloneChunks(join.promptLen, { maxBatchedTokens: this.limits.maxBatchedTokens, chunkedPrefill: this.spec.chunkedPrefill });
-    if (KvStore.aloneCost([join], join.promptLen, chunks) > this.kvBudgetTokens) {
-      throw new EngineError(kvRefusalMessage(join, chunks, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
+    const inPlace = this.spec.kvStyle === 'gqa';
+    if (KvStore.aloneCost([join], join.promptLen, chunks, inPlace) > this.kvBudgetTokens) {
+      throw new EngineError(kvRefusalMessage(join, chunks, inPlace, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
     }
     if (this.tracked.size >= this.limits.maxNumSeqs + this.maxQueued) {
       throw new EngineError(

@@ -73,7 +73,8 @@ export class NativeModel {
   /** Geometry of this model's KV stores. */
   get geometry(): KvGeometry {
     const s = this.spec;
-    return { numLayers: s.numLayers, numKvHeads: s.numKvHeads, headDim: s.headDim, dtype: s.kvType, side: s.paddingSide };
+    // GroupQueryAttention writes in place when past and present share a buffer.
+    return { numLayers: s.numLayers, numKvHeads: s.numKvHeads, headDim: s.headDim, dtype: s.kvType, side: s.paddingSide, inPlace: s.kvStyle === 'gqa' };
   }
 
   /** A KV pool over this model's memory holding at most `budgetSlots` token slots. */
@@ -126,7 +127,7 @@ export class NativeModel {
     const rows = tokens.length;
     const width = Math.max(1, ...tokens.map((t) => t.length));
     const real = tokens.map((t) => t.length);
-    const empty = new KvStore(this.createPool(0));
+    const empty = new KvStore(this.createPool(0));  // ping-pong bookkeeping only: it never allocates
     empty.lens = new Array<number>(rows).fill(0);
     const binding = this.session.binding();
     try {

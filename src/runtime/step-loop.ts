@@ -61,7 +61,7 @@ export class StepLoop {
     private readonly report: (r: StepReport) => void,
   ) {
     this.sched = new Scheduler(limits, { check: (group, width, chunks) => this.kvVerdict(group, width, chunks) });
-    this.decode = new KvStore(pool);
+    this.decode = KvStore.forDecode(pool);
   }
 
   /** Queues a request. */
@@ -74,7 +74,7 @@ export class StepLoop {
   /** The KV store's price of a prefill group against the budget (the scheduler's admission oracle). */
   private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict {
     const joins = group.map((r) => this.joinRequest(r));
-    if (KvStore.aloneCost(joins, width, aloneChunks(width, this.sched.limits)) > this.pool.budgetSlots) return 'never';
+    if (KvStore.aloneCost(joins, width, aloneChunks(width, this.sched.limits), this.pool.geo.inPlace) > this.pool.budgetSlots) return 'never';
     return this.decode.joinCost(joins, width, chunks).peak <= this.pool.budgetSlots ? 'fits' : 'wait';
   }
 
@@ -164,7 +164,7 @@ export class StepLoop {
     this.pending.delete(id);
     const { request } = p;
     const join = this.joinRequest({ promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
-    const message = kvRefusalMessage(join, aloneChunks(join.promptLen, this.sched.limits), this.pool.budgetSlots);
+    const message = kvRefusalMessage(join, aloneChunks(join.promptLen, this.sched.limits), this.pool.geo.inPlace, this.pool.budgetSlots);
     this.events.push({ id, event: { type: 'error', message, code: 'invalid_request', param: 'max_tokens' } });
     for (let i = 0; i < request.n; i++) this.events.push({ id, event: endWithoutTokens(request, i, 'error') });
   }

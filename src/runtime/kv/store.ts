@@ -2,91 +2,33 @@
  * The KV store: a batch of sequences' KV cache, kept where the model runs, bounded by a budget.
  *
  * Layout. Per layer, keys and values are each a flat array holding the batch as one dense tensor
- * [rows, kvHeads, length, headDim] at offset 0 — exactly what the graph takes as `past_key_values.N.*`.
- * Both export styles return `present` = past + the step's new columns ([rows, kvHeads, length + added,
- * headDim]; Concat in Optimum graphs, MultiHeadAttention / GroupQueryAttention without a shared buffer in
- * GenAI graphs), so a store keeps TWO buffers of equal capacity and ping-pongs: the past is read from
- * one while the graph writes the present into the other, which becomes the next past. No step
- * allocates or copies on the host; the graph's own concatenation is the only copy, on the device.
+ * [rows, kvHeads, columns, headDim] at offset 0 — exactly what the graph takes as `past_key_values.N.*`.
+ * Two modes, by what the graph can do:
+ * - ping-pong (Optimum Concat, GenAI MultiHeadAttention; every prefill group): `present` = past + the
+ *   step's new columns, a new tensor, so the store keeps TWO buffers of equal capacity: the past is read
+ *   from one while the graph writes the present into the other, which becomes the next past. Columns =
+ *   `length`, the same for every row. The graph's own concatenation is the only copy, on the device.
+ * - in place (GroupQueryAttention decode stores): the same buffer is bound as past and present
+ *   (past_present_share_buffer) and the kernel writes each row's new token at its own position, so one
+ *   buffer of fixed `stride` columns suffices and a step copies nothing.
+ * No step allocates, and nothing is read on the host.
  *
  * Invariant (no holes): with left padding a row's valid tokens are its last `lens[r]` columns; with
- * right padding its first `lens[r]` columns. Every step appends the same number of columns to every
- * row, with each row's new tokens padded on the geometry's side.
+ * right padding its first `lens[r]` columns. In ping-pong mode every step appends the same number of
+ * columns to every row, each row's new tokens padded on the geometry's side.
  *
- * Memory. Each buffer holds `capacity` token slots (a slot = one row × one column, all layers, keys and
- * values). Capacity is set when membership changes, to rows × (length + the most tokens any row may
- * still add), so steps never need more; it is charged to the pool when allocated, and the pool refuses
- * anything past its budget. Joins and leaves re-pack rows on the device (KvMemory.copy), into the idle
- * buffer when capacity allows, else into a new allocation (the idle buffer is freed first, so a re-size
- * peaks at old + new, not 2 × old + 2 × new). The cost of this design: 2 × rows × longest row, the
- * dense batch's padding included — what admission charges (see `joinCost`).
+ * Memory. A slot = one row × one column (all layers, keys and values). Capacity is set when membership
+ * changes, so that steps never need more: ping-pong, 2 × rows × (length + the most tokens any row may
+ * still add); in place, rows × the longest any row may grow. It is charged to the pool when allocated,
+ * and the pool refuses anything past its budget. Joins and leaves re-pack rows on the device
+ * (KvMemory.copy): in place when the layout allows, else into the idle buffer, else into a new
+ * allocation (made before the old one is freed: a re-size peaks at old + new). The dense batch's
+ * padding is part of the cost, and admission charges it (`joinCost`).
  */
-import type { KvArray, KvMemory } from './memory.ts';
-import type { KvDType } from './memory.ts';
+import type { KvArray } from './memory.ts';
+import { KvBudgetError, type KvBuffer, type KvPool } from './pool.ts';
 
-/** Shape facts shared by every store of one model. */
-export interface KvGeometry {
-  numLayers: number;
-  numKvHeads: number;
-  headDim: number;
-  dtype: KvDType;
-  side: 'left' | 'right';
-}
-
-/** Raised when an allocation would pass the KV budget (admission should have prevented it). */
-export class KvBudgetError extends Error {
-  override name = 'KvBudgetError';
-}
-
-/** One allocation: per layer a key and a value array of `slots` token slots. */
-export interface KvBuffer<A extends KvArray = KvArray> {
-  readonly slots: number;
-  readonly keys: A[];
-  readonly values: A[];
-}
-
-/** Every KV allocation of one model goes through its pool, which holds it within the budget. */
-export class KvPool<A extends KvArray = KvArray> {
-  /** Token slots allocated now, and the most ever allocated at once. */
-  allocatedSlots = 0;
-  peakSlots = 0;
-  /** Allocations made (buffers), for tests that check steps allocate nothing. */
-  allocations = 0;
-
-  constructor(
-    readonly memory: KvMemory<A>,
-    readonly geo: KvGeometry,
-    /** Token slots the budget allows. */
-    readonly budgetSlots: number,
-  ) {}
-
-  /** Elements of one layer's key (or value) array per token slot. */
-  get slotElements(): number {
-    return this.geo.numKvHeads * this.geo.headDim;
-  }
-
-  alloc(slots: number): KvBuffer<A> {
-    if (this.allocatedSlots + slots > this.budgetSlots) {
-      throw new KvBudgetError(`KV allocation of ${slots} slots would pass the budget (${this.allocatedSlots} of ${this.budgetSlots} in use)`);
-    }
-    const n = Math.max(slots, 1) * this.slotElements;
-    const buf: KvBuffer<A> = {
-      slots,
-      keys: Array.from({ length: this.geo.numLayers }, () => this.memory.alloc(n)),
-      values: Array.from({ length: this.geo.numLayers }, () => this.memory.alloc(n)),
-    };
-    this.allocatedSlots += slots;
-    this.peakSlots = Math.max(this.peakSlots, this.allocatedSlots);
-    this.allocations++;
-    return buf;
-  }
-
-  free(buf: KvBuffer<A> | undefined): void {
-    if (!buf) return;
-    for (const a of [...buf.keys, ...buf.values]) this.memory.free(a);
-    this.allocatedSlots -= buf.slots;
-  }
-}
+export { KvBudgetError, KvPool, type KvBuffer, type KvGeometry } from './pool.ts';
 
 /** A tensor view for binding: an array and the dims of the tensor at its start. */
 export interface KvView<A extends KvArray = KvArray> {
@@ -112,8 +54,21 @@ export class KvStore<A extends KvArray = KvArray> {
   length = 0;
   private bufs: [KvBuffer<A> | undefined, KvBuffer<A> | undefined] = [undefined, undefined];
   private cur: 0 | 1 = 0;
+  /** In-place mode: columns per row in the buffer. */
+  private stride = 0;
 
-  constructor(readonly pool: KvPool<A>) {}
+  constructor(
+    readonly pool: KvPool<A>,
+    /** In-place mode (see the module comment); ping-pong otherwise. */
+    readonly inPlace = false,
+  ) {
+    if (inPlace && pool.geo.side !== 'right') throw new Error('in-place KV stores need right padding (GroupQueryAttention)');
+  }
+
+  /** A decode store: in place when the model's graph allows it. */
+  static forDecode<A extends KvArray>(pool: KvPool<A>): KvStore<A> {
+    return new KvStore(pool, pool.geo.inPlace);
+  }
 
   /** A store for a prefill group of `rows` prompts, the longest `width` tokens, run in one chunk or several. */
   static forPrefill<A extends KvArray>(pool: KvPool<A>, rows: number, width: number, chunked: boolean): KvStore<A> {
@@ -139,6 +94,11 @@ export class KvStore<A extends KvArray = KvArray> {
     return Math.min(this.bufs[0]?.slots ?? Infinity, this.bufs[1]?.slots ?? Infinity);
   }
 
+  /** Columns of the tensor the buffer holds now. */
+  private get cols(): number {
+    return this.inPlace ? this.stride : this.length;
+  }
+
   /** Tokens held, summed over rows. */
   get usedTokens(): number {
     return this.lens.reduce((a, b) => a + b, 0);
@@ -147,11 +107,12 @@ export class KvStore<A extends KvArray = KvArray> {
   /** The past tensors of `layer` (keys or values) for the next step. */
   past(layer: number, kind: 'keys' | 'values'): KvView<A> {
     const buf = this.bufs[this.cur] ?? this.bufs[1 - this.cur]!;
-    return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.length, this.pool.geo.headDim] };
+    return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.cols, this.pool.geo.headDim] };
   }
 
   /** Where the graph writes the present tensors of a step adding `added` columns. */
   present(layer: number, kind: 'keys' | 'values', added: number): KvView<A> {
+    if (this.inPlace) return this.past(layer, kind);
     const buf = this.bufs[1 - this.cur]!;
     return { array: buf[kind][layer]!, dims: [this.rows, this.pool.geo.numKvHeads, this.length + added, this.pool.geo.headDim] };
   }
@@ -161,6 +122,13 @@ export class KvStore<A extends KvArray = KvArray> {
    * when the buffers are too small (admission guarantees they are not).
    */
   checkStep(added: number): void {
+    if (this.inPlace) {
+      const buf = this.bufs[0];
+      if (!buf || this.length + added > this.stride || buf.slots < this.rows * this.stride) {
+        throw new KvBudgetError(`KV store holds ${this.stride} columns for ${buf ? buf.slots / Math.max(this.stride, 1) : 0} rows; the step needs ${this.length + added} for ${this.rows}`);
+      }
+      return;
+    }
     const need = this.rows * (this.length + added);
     const current = this.bufs[this.cur];
     if (!this.bufs[1 - this.cur] && current) this.bufs[1 - this.cur] = this.pool.alloc(current.slots);
@@ -192,7 +160,7 @@ export class KvStore<A extends KvArray = KvArray> {
 
   /** After a step: the present becomes the past. */
   adopt(added: number, real: number[]): void {
-    this.cur = (1 - this.cur) as 0 | 1;
+    if (!this.inPlace) this.cur = (1 - this.cur) as 0 | 1;
     this.length += added;
     this.lens = this.lens.map((l, r) => l + real[r]!);
   }
@@ -205,7 +173,30 @@ export class KvStore<A extends KvArray = KvArray> {
     const lens = [...this.lens, ...rowIdx.map((r) => group.lens[r]!)];
     const allFinals = [...this.finals, ...finals];
     const length = Math.max(0, ...lens);
-    const need = lens.length * columnsNeeded(length, lens, allFinals);
+    if (this.inPlace) {
+      this.absorbInPlace(group, rowIdx, Math.max(length + 1, ...allFinals));
+    } else this.absorbPingPong(group, rowIdx, length, lens.length * columnsNeeded(length, lens, allFinals));
+    this.lens = lens;
+    this.finals = allFinals;
+    this.length = length;
+  }
+
+  private absorbInPlace(group: KvStore<A>, rowIdx: number[], stride: number): void {
+    const rows = this.rows + rowIdx.length;
+    const buf = this.bufs[0];
+    if (buf && stride <= this.stride && buf.slots >= rows * this.stride) {
+      this.copyRows(group, rowIdx, buf, this.stride, this.rows);
+      return;
+    }
+    const dst = this.pool.alloc(rows * stride);
+    this.copyRows(this, this.lens.map((_, i) => i), dst, stride, 0);
+    this.copyRows(group, rowIdx, dst, stride, this.rows);
+    this.pool.free(buf);
+    this.bufs = [dst, undefined];
+    this.stride = stride;
+  }
+
+  private absorbPingPong(group: KvStore<A>, rowIdx: number[], length: number, need: number): void {
     const src = this.bufs[this.cur];
     if (length === this.length && src && src.slots >= need) {
       // Same column count: existing rows stay where they are; the new ones go after them.
@@ -216,9 +207,6 @@ export class KvStore<A extends KvArray = KvArray> {
       this.copyRows(group, rowIdx, dst, length, this.rows);
       this.install(dst);
     }
-    this.lens = lens;
-    this.finals = allFinals;
-    this.length = length;
   }
 
   /** Keeps only `rowIdx` (in order), trimming columns no kept row uses; frees everything when none is kept. */
@@ -230,9 +218,28 @@ export class KvStore<A extends KvArray = KvArray> {
       return;
     }
     const length = Math.max(...lens);
-    const need = lens.length * columnsNeeded(length, lens, finals);
     const src = this.bufs[this.cur]!;
     const ascending = rowIdx.every((r, i) => i === 0 || r > rowIdx[i - 1]!);
+    if (this.inPlace) {
+      const stride = Math.max(length + 1, ...finals);
+      if (ascending && lens.length * stride * 4 > src.slots) {
+        // Same stride: compact rows in place (each moves to a lower or equal offset).
+        this.copyRows(this, rowIdx, src, this.stride, 0);
+      } else {
+        const dst = this.pool.alloc(lens.length * stride);
+        this.copyRows(this, rowIdx, dst, stride, 0);
+        this.pool.free(src);
+        this.bufs = [dst, undefined];
+        this.stride = stride;
+      }
+    } else this.keepPingPong(rowIdx, length, lens.length * columnsNeeded(length, lens, finals), ascending);
+    this.lens = lens;
+    this.finals = finals;
+    this.length = length;
+  }
+
+  private keepPingPong(rowIdx: number[], length: number, need: number, ascending: boolean): void {
+    const src = this.bufs[this.cur]!;
     if (length === this.length && ascending && need * 4 > src.slots) {
       // Same column count: compact rows in place (each moves to a lower or equal offset).
       this.copyRows(this, rowIdx, src, length, 0);
@@ -242,9 +249,6 @@ export class KvStore<A extends KvArray = KvArray> {
       this.copyRows(this, rowIdx, dst, length, 0);
       this.install(dst);
     }
-    this.lens = lens;
-    this.finals = finals;
-    this.length = length;
   }
 
   /** Frees both buffers. */
@@ -253,6 +257,7 @@ export class KvStore<A extends KvArray = KvArray> {
     this.pool.free(this.bufs[1]);
     this.bufs = [undefined, undefined];
     this.cur = 0;
+    this.stride = 0;
     this.lens = [];
     this.finals = [];
     this.length = 0;
@@ -288,8 +293,9 @@ export class KvStore<A extends KvArray = KvArray> {
 
   /**
    * Copies the valid columns of `rowIdx` rows of `src` into `dst` (laid out with `dstLength` columns) from
-   * row `dstRow0`, and zeroes the written rows' padding: memory may hold anything (NaN included), and a
-   * masked column still enters attention as probability 0 × value.
+   * row `dstRow0`. With left padding it zeroes the written rows' padding: memory may hold anything (NaN
+   * included), and a masked column still enters attention (Concat / MultiHeadAttention) as probability
+   * 0 × value. Right padding is GroupQueryAttention's, which never reads past a row's length.
    */
   private copyRows(src: KvStore<A>, rowIdx: number[], dst: KvBuffer<A>, dstLength: number, dstRow0: number): void {
     const { numKvHeads: H, headDim: D, side, numLayers } = this.pool.geo;
@@ -301,15 +307,17 @@ export class KvStore<A extends KvArray = KvArray> {
         const b = dst[kind][layer]!;
         rowIdx.forEach((r, k) => {
           const len = from ? src.lens[r]! : 0;
-          const srcCol = side === 'left' ? src.length - len : 0;
+          const srcCol = side === 'left' ? src.cols - len : 0;
           const dstCol = side === 'left' ? dstLength - len : 0;
           for (let h = 0; h < H; h++) {
             const row = ((dstRow0 + k) * H + h) * dstLength * D;
             const d = row + dstCol * D;
-            const s = ((r * H + h) * src.length + srcCol) * D;
+            const s = ((r * H + h) * src.cols + srcCol) * D;
             if (len > 0 && (a !== b || s !== d)) mem.copy(b, d, a!, s, len * D);
-            mem.zero(b, row, dstCol * D);
-            mem.zero(b, d + len * D, (dstLength - dstCol - len) * D);
+            if (side === 'left') {
+              mem.zero(b, row, dstCol * D);
+              mem.zero(b, d + len * D, (dstLength - dstCol - len) * D);
+            }
           }
         });
       }
@@ -323,6 +331,14 @@ export class KvStore<A extends KvArray = KvArray> {
    */
   joinCost(group: readonly JoinRequest[], width: number, chunks: number): { peak: number; after: number } {
     const prefill = group.length * width * (chunks > 1 ? 2 : 1);
+    const rowsAfter = this.rows + group.reduce((a, g) => a + g.n, 0);
+    const now = this.allocatedSlots;
+    if (this.inPlace) {
+      const stride = Math.max(...this.finals, ...group.map((g) => g.finalLen));
+      const buf = this.bufs[0];
+      if (buf && this.rows > 0 && stride <= this.stride && buf.slots >= rowsAfter * this.stride) return { peak: now + prefill, after: now };
+      return { peak: now + prefill + rowsAfter * stride, after: rowsAfter * stride };
+    }
     let columns: number;
     const newRem = Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
     const maxPrompt = Math.max(0, ...group.map((g) => g.promptLen));
@@ -334,9 +350,8 @@ export class KvStore<A extends KvArray = KvArray> {
     } else {
       columns = maxPrompt + newRem;
     }
-    const need = (this.rows + group.reduce((a, g) => a + g.n, 0)) * columns;
+    const need = rowsAfter * columns;
     const current = this.rows > 0 ? this.capacity : 0;
-    const now = this.allocatedSlots;
     if (need <= current) return { peak: now + prefill, after: now };
     // The idle buffer is freed, the new one filled from the old one and the group; its twin is made
     // at the next step, after the group is freed.
@@ -344,11 +359,12 @@ export class KvStore<A extends KvArray = KvArray> {
   }
 
   /** Slots `group` needs in an empty engine: more than the budget means it can never run. */
-  static aloneCost(group: readonly JoinRequest[], width: number, chunks: number): number {
+  static aloneCost(group: readonly JoinRequest[], width: number, chunks: number, inPlace: boolean): number {
     const prefill = group.length * width * (chunks > 1 ? 2 : 1);
+    const rows = group.reduce((a, g) => a + g.n, 0);
+    if (inPlace) return prefill + rows * Math.max(...group.map((g) => g.finalLen));
     const columns = Math.max(0, ...group.map((g) => g.promptLen)) + Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
-    const need = group.reduce((a, g) => a + g.n, 0) * columns;
-    return Math.max(need + prefill, 2 * need);
+    return Math.max(rows * columns + prefill, 2 * rows * columns);
   }
 }
 
@@ -360,8 +376,8 @@ function columnsNeeded(length: number, lens: number[], finals: number[]): number
 }
 
 /** Why a request can never run under a KV budget of `budgetSlots` token slots. */
-export function kvRefusalMessage(join: JoinRequest, chunks: number, budgetSlots: number): string {
-  const need = KvStore.aloneCost([join], join.promptLen, chunks);
+export function kvRefusalMessage(join: JoinRequest, chunks: number, inPlace: boolean, budgetSlots: number): string {
+  const need = KvStore.aloneCost([join], join.promptLen, chunks, inPlace);
   return (
     `the prompt (${join.promptLen} tokens) plus max_tokens for ${join.n} sequence(s) needs ${need} KV cache token slots, ` +
     `more than the KV cache budget holds (${budgetSlots}); lower max_tokens or n, or raise --kv-cache-memory`
