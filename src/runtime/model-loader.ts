@@ -320,6 +320,14 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
   };
 }
 
+/**
+ * The reward readout a folder's config.json describes, read without opening the graph: a token-logit
+ * readout, 'head' for classification heads, or undefined when the folder names none (a plain LM).
+ */
+export function folderRewardReadout(dir: string): RewardReadout | undefined {
+  return rewardReadout(readModelFolder(dir).config, 1);
+}
+
 /** config.json describes a sequence-classification model (a reward/score head, not a language model). */
 function isClassifier(config?: Record<string, any>): boolean {
   const arch: unknown = config?.architectures;

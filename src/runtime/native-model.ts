@@ -44,23 +44,24 @@ export class NativeModel {
   }
 
   /** Opens a model folder (either layout). CUDA failures are reported clearly, then fail or fall back. */
-  static open(dir: string, exec: Partial<ExecutionOptions> = {}): NativeModel {
+  static open(dir: string, exec: Partial<ExecutionOptions> = {}, graph?: { bytes: Uint8Array; externalDataDir: string }): NativeModel {
     const opts = { ...DEFAULT_EXECUTION, ...exec };
+    // graph: a rewritten copy of the folder's graph, in memory (see scoring/readout-graph.ts).
     const { onnxPath } = readModelFolder(dir);
     const base = { deviceId: opts.deviceId, intraOpThreads: opts.intraOpThreads, cudaMemLimit: opts.cudaMemLimit };
     let session: NativeSession;
     if (opts.provider === 'cuda') {
       try {
-        session = NativeSession.open(onnxPath, { ...base, provider: 'cuda' });
+        session = NativeSession.open(onnxPath, { ...base, provider: 'cuda' }, graph);
       } catch (err) {
         const why = `CUDA execution provider could not start for ${dir} (device ${opts.deviceId}): ${(err as Error).message}. ` +
           'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 and make the CUDA 12 / cuDNN 9 libraries visible.';
         if (!opts.cudaFallbackToCpu) throw new Error(why);
         process.emitWarning(`${why} Falling back to CPU.`);
-        session = NativeSession.open(onnxPath, { ...base, provider: 'cpu' });
+        session = NativeSession.open(onnxPath, { ...base, provider: 'cpu' }, graph);
       }
     } else {
-      session = NativeSession.open(onnxPath, { ...base, provider: 'cpu' });
+      session = NativeSession.open(onnxPath, { ...base, provider: 'cpu' }, graph);
     }
     try {
       return new NativeModel(session, describeModel(dir, session.inputs, session.outputs));

@@ -8,7 +8,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { KvBatch } from '../runtime/kv-cache.ts';
-import type { ModelSpec, RewardReadout } from '../runtime/model-loader.ts';
+import { folderRewardReadout, readModelFolder, type ModelSpec, type RewardReadout } from '../runtime/model-loader.ts';
+import { pruneTokenReadout } from './readout-graph.ts';
 import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts';
 import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
@@ -42,14 +43,40 @@ interface Forward {
   close(): Promise<void> | void;
 }
 
-/** The C API runtime (no KV copied back; default) or the onnxruntime-node session (--score-runtime js). */
-async function openForward(init: ScoreWorkerInit): Promise<Forward> {
+/**
+ * The C API runtime (default) or the onnxruntime-node session (--score-runtime js). The C API runtime
+ * leaves the present tensors where the model ran, and for a token-logit readout runs a copy of the graph
+ * that computes only the logits it reads (readout-graph.ts); `readout` is then the one to extract with.
+ */
+async function openForward(init: ScoreWorkerInit): Promise<Forward & { extract?: RewardReadout; notes: string[] }> {
   if (init.exec.scoreRuntime === 'js') {
     const s = await ModelSession.open(init.modelDir, init.exec);
-    return { spec: s.spec, provider: s.provider, run: (rows) => s.step(KvBatch.empty(s.geometry, rows.length), rows), close: () => s.close() };
+    return { spec: s.spec, provider: s.provider, run: (rows) => s.step(KvBatch.empty(s.geometry, rows.length), rows), close: () => s.close(), notes: [] };
   }
-  const m = NativeModel.open(init.modelDir, init.exec);
-  return { spec: m.spec, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close() };
+  const readout = init.readout ?? folderRewardReadout(init.modelDir) ?? NEMOTRON_REWARD_READOUT;
+  const notes: string[] = [];
+  let graph: { bytes: Uint8Array; externalDataDir: string } | undefined;
+  let extract: RewardReadout | undefined;
+  if (readout.kind === 'token_logit') {
+    const { onnxPath } = readModelFolder(init.modelDir);
+    const probe = describeLogitsName(init.modelDir);
+    const pruned = pruneTokenReadout(onnxPath, probe, [readout.tokenId]);
+    if ('reason' in pruned) notes.push(`reward readout computes the full vocabulary: ${pruned.reason}`);
+    else {
+      graph = pruned;
+      extract = { kind: 'token_logit', tokenId: pruned.columns.get(readout.tokenId)! };
+      notes.push('reward readout: the output layer computes only the readout token');
+    }
+  }
+  const m = NativeModel.open(init.modelDir, init.exec, graph);
+  return { spec: m.spec, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close(), extract, notes };
+}
+
+/** The logits output's name (genai_config.json may rename it). */
+function describeLogitsName(dir: string): string {
+  const genai = readModelFolder(dir).genaiConfig;
+  const name: unknown = genai?.model?.decoder?.outputs?.logits;
+  return typeof name === 'string' ? name : 'logits';
 }
 
 async function main(): Promise<void> {
@@ -57,6 +84,7 @@ async function main(): Promise<void> {
   const init = (workerData as { data: ScoreWorkerInit }).data;
   const session = await openForward(init);
   const readout = init.readout ?? session.spec.reward ?? NEMOTRON_REWARD_READOUT;
+  const extractWith = session.extract ?? readout;
   const batcher = new ScoreBatcher(init.limits);
   const pending = new Map<number, Pending>();
   let closed = false;
@@ -80,7 +108,7 @@ async function main(): Promise<void> {
     batch.forEach((item, k) => {
       const p = pending.get(item.requestId);
       if (!p) return; // aborted meanwhile
-      p.values[item.index] = extractReadout(rows[k]!, readout);
+      p.values[item.index] = extractReadout(rows[k]!, extractWith);
       if (--p.remaining === 0) {
         pending.delete(item.requestId);
         port.postMessage({ type: 'scored', id: item.requestId, values: p.values });

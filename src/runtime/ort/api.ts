@@ -38,6 +38,7 @@ const ENTRIES = {
   GetErrorMessage: [2, 'const char* f(void* status)'],
   CreateEnv: [3, 'void* f(int level, const char* logid, _Out_ void** out)'],
   CreateSession: [7, 'void* f(void* env, const char* path, void* options, _Out_ void** out)'],
+  CreateSessionFromArray: [8, 'void* f(void* env, const void* data, size_t bytes, void* options, _Out_ void** out)'],
   CreateSessionOptions: [10, 'void* f(_Out_ void** out)'],
   DisableCpuMemArena: [19, 'void* f(void* options)'],
   SetSessionLogSeverityLevel: [22, 'void* f(void* options, int level)'],

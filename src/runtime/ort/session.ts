@@ -139,8 +139,11 @@ export class NativeSession {
     }
   }
 
-  /** Opens `path` (external data is found beside it). Errors name the model and the call. */
-  static open(path: string, opts: NativeSessionOptions): NativeSession {
+  /**
+   * Opens `path` (external data is found beside it), or a graph given as bytes whose external data lives
+   * in `from.externalDataDir` (`path` then only names it in messages). Errors name the model and the call.
+   */
+  static open(path: string, opts: NativeSessionOptions, from?: { bytes: Uint8Array; externalDataDir: string }): NativeSession {
     const api = OrtApi.get();
     const what = (call: string) => `${call} for ${path}`;
     const options = api.out<bigint>(what('creating session options'), 'CreateSessionOptions');
@@ -149,7 +152,13 @@ export class NativeSession {
       api.check(what('setting the log level'), 'SetSessionLogSeverityLevel', options, 3);
       if (opts.intraOpThreads > 0) api.check(what('setting intra-op threads'), 'SetIntraOpNumThreads', options, opts.intraOpThreads);
       if (opts.provider === 'cuda') appendCuda(api, options, opts, path);
-      const ptr = api.out<bigint>(what('creating the session'), 'CreateSession', env(api), path, options);
+      let ptr: bigint;
+      if (from) {
+        api.check(what('setting the external data folder'), 'AddSessionConfigEntry', options, 'session.model_external_initializers_file_folder_path', from.externalDataDir);
+        ptr = api.out<bigint>(what('creating the session'), 'CreateSessionFromArray', env(api), from.bytes, from.bytes.byteLength, options);
+      } else {
+        ptr = api.out<bigint>(what('creating the session'), 'CreateSession', env(api), path, options);
+      }
       return new NativeSession(ptr, path, opts.provider, opts.deviceId);
     } finally {
       api.call('ReleaseSessionOptions', options);
