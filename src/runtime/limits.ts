@@ -27,8 +27,11 @@ export function kvBytesPerToken(spec: Pick<ModelSpec, 'numLayers' | 'numKvHeads'
   return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * (spec.kvType === 'float16' ? 2 : 4);
 }
 
-/** The KV budget in tokens: explicit, or the memory budget divided by the per-token size. */
+/**
+ * The KV budget in token slots: explicit, or the memory budget divided by the per-token size. It bounds
+ * what the KV pool allocates (kv/pool.ts); a request that could not fit even alone is refused.
+ */
 export function resolveKvBudget(limits: WorkerLimits, spec: ModelSpec): number {
   if (limits.kvBudgetTokens > 0) return limits.kvBudgetTokens;
-  return Math.max(spec.contextLength, Math.floor(limits.kvCacheBytes / kvBytesPerToken(spec)));
+  return Math.floor(limits.kvCacheBytes / kvBytesPerToken(spec));
 }
