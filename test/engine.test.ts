@@ -5,12 +5,24 @@ import { ModelSession } from '../src/runtime/model-session.ts';
 import { KvBatch } from '../src/runtime/kv-cache.ts';
 import { argmax } from '../src/runtime/sampling.ts';
 import { EngineError } from '../src/runtime/types.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildModelFolder } from '../src/modelgen/folder.ts';
+import { resolveSpec } from '../src/modelgen/spec.ts';
 import { FIXTURE, INSTRUCT, INSTRUCT_GENAI } from './helpers/paths.ts';
 import { collect, greedyRequest, prompt, tokenIds } from './helpers/engine.ts';
 
+// float16 builds of both of our styles (the same weights rounded), made for this run.
+const FP16 = mkdtempSync(join(tmpdir(), 'engine-fp16-'));
+for (const preset of ['instruct', 'instruct-genai']) buildModelFolder(resolveSpec(preset, { dtype: 'float16' }), join(FP16, preset));
+after(() => rmSync(FP16, { recursive: true, force: true }));
+
 const MODELS = [
   { name: 'optimum-style instruct (fp32, left padding)', dir: INSTRUCT, vocab: 128000 },
-  { name: 'genai-style instruct (GroupQueryAttention, right padding)', dir: INSTRUCT_GENAI, vocab: 128000 },
+  { name: 'genai-style instruct (GroupQueryAttention, right padding, KV in place)', dir: INSTRUCT_GENAI, vocab: 128000 },
+  { name: 'optimum-style instruct, fp16', dir: join(FP16, 'instruct'), vocab: 128000 },
+  { name: 'genai-style instruct, fp16', dir: join(FP16, 'instruct-genai'), vocab: 128000 },
   { name: 'shared fixture (ONNX Runtime GenAI builder, fp16)', dir: FIXTURE, vocab: 32000 },
 ];
 
