@@ -2,6 +2,9 @@
 # The GPU check, in one go, for a CUDA machine (see docs/BENCHMARKS.md): installs onnxruntime-node's CUDA
 # provider, runs the GPU test tier and `npm run bench -- --gpu`, and writes logs and results under $OUT
 # (default ./gpu-out). Never part of CI. Usage: OUT=/some/dir bash scripts/gpu-check.sh [--quick]
+# Needs: Node >= 20, the npm registry (or node_modules already installed), the CUDA 12 and cuDNN 9
+# libraries, and network access for onnxruntime-node's CUDA provider download (or those libraries placed
+# beside node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 beforehand).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"

@@ -1,4 +1,8 @@
 /**
+ * The onnxruntime-node session's KV batch: used only by `ModelSession` (the `--score-runtime js` scorer,
+ * kept for comparison, and tests' reference passes). Generation keeps its KV in the KV store
+ * (kv/store.ts) where the model runs; this class copies through JS buffers.
+ *
  * A batch's KV cache kept between steps.
  *
  * Layout: per layer one key and one value array of shape [rows, kvHeads, length, headDim] — exactly
