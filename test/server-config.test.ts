@@ -16,7 +16,10 @@ describe('defaults', () => {
       model: { dir: join(REPO_ROOT, 'models', 'instruct'), servedName: 'instruct', deviceId: 0, explicit: false },
       rewardModel: { dir: join(REPO_ROOT, 'models', 'reward'), servedName: 'reward', deviceId: 0, explicit: false },
       reward: { readout: undefined, weights: undefined, maxTokens: 0, maxBatchTokens: 8192 },
-      limits: { maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16 },
+      limits: {
+        maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16,
+        maxLogitBias: 300, maxStop: 16, maxTools: 128, maxMessages: 2048, maxScoreItems: 1000,
+      },
       engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB },
       execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false, scoreRuntime: 'native' },
       logLevel: 'info',
@@ -224,6 +227,7 @@ describe('helpText', () => {
       'cuda-fallback-cpu', 'score-runtime', 'threads', 'log-level', 'shutdown-grace', 'help',
       'revision', 'reward-revision', 'cache-dir', 'pull',
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
+      'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

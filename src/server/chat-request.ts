@@ -9,7 +9,7 @@ import type { AppDeps, GenerateModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { findModel } from './registry.ts';
-import { type Body, has, optBool, optString, parseStreaming } from './validate.ts';
+import { type Body, checkCount, has, optBool, optString, parseStreaming } from './validate.ts';
 import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from './tools/index.ts';
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -41,6 +41,7 @@ function checkContent(content: unknown, i: number, role: string): ChatMessage['c
   if (!Array.isArray(content)) {
     throw invalidRequest(`Invalid type for '${param}': expected a string or an array of content parts`, param, 'invalid_type');
   }
+  if (content.length === 0) throw invalidRequest(`'${param}' must contain at least one content part`, param);
   content.forEach((part: unknown, j: number) => {
     const p = part as { type?: unknown; text?: unknown } | null;
     if (!p || typeof p !== 'object' || p.type !== 'text') {
@@ -54,29 +55,49 @@ function checkContent(content: unknown, i: number, role: string): ChatMessage['c
   return content as ChatMessage['content'];
 }
 
-/** Tool calls as the chat template wants them: `function.arguments` parsed from OpenAI's JSON string. */
+/** An optional field that must be a string when present. */
+function optionalString(obj: Record<string, unknown>, key: string, param: string): string | undefined {
+  if (!has(obj, key) || obj[key] === null) return undefined;
+  if (typeof obj[key] !== 'string') throw invalidRequest(`Invalid type for '${param}': expected a string`, param, 'invalid_type');
+  return obj[key] as string;
+}
+
+/**
+ * Tool calls as the chat template wants them: `function.arguments` parsed from OpenAI's JSON string.
+ * As OpenAI's: `id` a string, `type` "function", `function.name` a string, `function.arguments` a JSON string.
+ */
 function checkToolCalls(v: unknown, i: number): ChatMessage['tool_calls'] {
   const param = `messages[${i}].tool_calls`;
   if (!Array.isArray(v)) throw invalidRequest(`Invalid type for '${param}': expected an array`, param, 'invalid_type');
-  return v.map((call: any, j: number) => {
-    const fn = call?.function;
-    if (!fn || typeof fn.name !== 'string') throw invalidRequest(`'${param}[${j}].function.name' is required`, `${param}[${j}].function.name`);
-    let args: unknown = fn.arguments ?? {};
-    if (typeof args === 'string') {
-      try {
-        args = JSON.parse(args || '{}');
-      } catch {
-        throw invalidRequest(`'${param}[${j}].function.arguments' is not valid JSON`, `${param}[${j}].function.arguments`);
-      }
+  return v.map((c: unknown, j: number) => {
+    const at = `${param}[${j}]`;
+    if (!c || typeof c !== 'object' || Array.isArray(c)) throw invalidRequest(`Invalid type for '${at}': expected an object`, at, 'invalid_type');
+    const call = c as Record<string, unknown>;
+    optionalString(call, 'id', `${at}.id`);
+    if (has(call, 'type') && call.type !== 'function') {
+      throw invalidRequest(`Invalid value for '${at}.type': ${JSON.stringify(call.type)}; expected "function"`, `${at}.type`);
     }
-    return { ...call, function: { name: fn.name, arguments: args } };
+    const fn = call.function as Record<string, unknown> | undefined;
+    if (!fn || typeof fn !== 'object' || typeof fn.name !== 'string') throw invalidRequest(`'${at}.function.name' is required`, `${at}.function.name`);
+    const raw = fn.arguments ?? '{}';
+    if (typeof raw !== 'string') {
+      throw invalidRequest(`Invalid type for '${at}.function.arguments': expected a JSON string`, `${at}.function.arguments`, 'invalid_type');
+    }
+    let args: unknown;
+    try {
+      args = JSON.parse(raw || '{}');
+    } catch {
+      throw invalidRequest(`'${at}.function.arguments' is not valid JSON`, `${at}.function.arguments`);
+    }
+    return { ...call, function: { name: fn.name, arguments: args } } as NonNullable<ChatMessage['tool_calls']>[number];
   });
 }
 
-/** Validates `messages` and maps them to the template's shape ('developer' is rendered as 'system'). */
-export function parseMessages(v: unknown): ChatMessage[] {
+/** Validates `messages` (at most `max`) and maps them to the template's shape ('developer' is rendered as 'system'). */
+export function parseMessages(v: unknown, max = Infinity): ChatMessage[] {
   if (!Array.isArray(v)) throw invalidRequest(`Invalid type for 'messages': expected an array`, 'messages', 'invalid_type');
   if (v.length === 0) throw invalidRequest(`'messages' must contain at least one message`, 'messages');
+  checkCount(v, max, 'messages', 'messages');
   return v.map((m: unknown, i: number) => {
     if (!m || typeof m !== 'object' || Array.isArray(m)) {
       throw invalidRequest(`Invalid type for 'messages[${i}]': expected an object`, `messages[${i}]`, 'invalid_type');
@@ -88,12 +109,17 @@ export function parseMessages(v: unknown): ChatMessage[] {
         `messages[${i}].role`,
       );
     }
+    const name = optionalString(msg, 'name', `messages[${i}].name`);
+    const toolCallId = optionalString(msg, 'tool_call_id', `messages[${i}].tool_call_id`);
+    if (msg.role === 'tool' && toolCallId === undefined) {
+      throw invalidRequest(`Missing required parameter: 'messages[${i}].tool_call_id'`, `messages[${i}].tool_call_id`);
+    }
     const out: ChatMessage = {
       role: msg.role === 'developer' ? 'system' : msg.role,
       content: checkContent(msg.content, i, msg.role),
-      ...(typeof msg.name === 'string' ? { name: msg.name } : {}),
-      ...(has(msg, 'tool_calls') && msg.role === 'assistant' ? { tool_calls: checkToolCalls(msg.tool_calls, i) } : {}),
-      ...(typeof msg.tool_call_id === 'string' ? { tool_call_id: msg.tool_call_id } : {}),
+      ...(name !== undefined ? { name } : {}),
+      ...(has(msg, 'tool_calls') && msg.tool_calls !== null && msg.role === 'assistant' ? { tool_calls: checkToolCalls(msg.tool_calls, i) } : {}),
+      ...(toolCallId !== undefined ? { tool_call_id: toolCallId } : {}),
     };
     if (out.content === null && !out.tool_calls) {
       throw invalidRequest(`Missing required parameter: 'messages[${i}].content'`, `messages[${i}].content`);
@@ -106,8 +132,12 @@ export function parseMessages(v: unknown): ChatMessage[] {
 export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
   const model = findModel(deps, optString(body, 'model'), 'generate');
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
-  const messages = parseMessages(body.messages);
+  const messages = parseMessages(body.messages, deps.limits.maxMessages);
+  checkCount(body.tools, deps.limits.maxTools, 'tools', 'tools');
   const tools = validateTools(body.tools);
+  if (has(body, 'chat_template_kwargs') && (typeof body.chat_template_kwargs !== 'object' || body.chat_template_kwargs === null || Array.isArray(body.chat_template_kwargs))) {
+    throw invalidRequest(`Invalid type for 'chat_template_kwargs': expected an object`, 'chat_template_kwargs', 'invalid_type');
+  }
   const choice = validateToolChoice(body.tool_choice, tools);
   // A forced tool call (tool_choice "required" or a named function) wins over response_format.
   const constraint = toolCallConstraint(tools, choice) ?? responseFormatConstraint(body.response_format);

@@ -73,6 +73,16 @@ export interface ServerLimits {
   requestTimeoutMs: number;
   /** Largest best_of accepted (chat completions). */
   maxBestOf: number;
+  /** Most `logit_bias` entries (OpenAI allows 300). */
+  maxLogitBias: number;
+  /** Most stop strings, and most `stop_token_ids`. */
+  maxStop: number;
+  /** Most tool definitions (OpenAI allows 128). */
+  maxTools: number;
+  /** Most messages in a conversation. */
+  maxMessages: number;
+  /** Most documents (rerank) or responses / text pairs (score) in one request. */
+  maxScoreItems: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -82,6 +92,11 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxBodyBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 0,
   maxBestOf: 16,
+  maxLogitBias: 300,
+  maxStop: 16,
+  maxTools: 128,
+  maxMessages: 2048,
+  maxScoreItems: 1000,
 };
 
 /** Everything buildApp needs. */

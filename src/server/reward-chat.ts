@@ -29,9 +29,9 @@ export function rewardContent(s: Score): string {
 }
 
 /** Answers a chat completion request addressed to a reward model. */
-export async function rewardChatCompletion(req: FastifyRequest, reply: FastifyReply, body: Body, model: RewardModel) {
+export async function rewardChatCompletion(req: FastifyRequest, reply: FastifyReply, body: Body, model: RewardModel, maxMessages: number) {
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
-  const messages = parseMessages(body.messages);
+  const messages = parseMessages(body.messages, maxMessages);
   if (messages.at(-1)?.role !== 'assistant') {
     throw invalidRequest(
       `'${model.id}' is a reward model: 'messages' must end with the assistant turn to score`,

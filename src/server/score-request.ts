@@ -15,7 +15,7 @@ import { parseMessages } from './chat-request.ts';
 import type { AppDeps, RewardModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { findModel } from './registry.ts';
-import { type Body, has, optBool, optString, checkNumber } from './validate.ts';
+import { type Body, checkCount, has, optBool, optString, checkNumber } from './validate.ts';
 
 /** Conversations to score, tokenized. */
 export interface ScoreJob {
@@ -46,17 +46,19 @@ export function tokenizeConversations(model: RewardModel, conversations: ChatMes
   });
 }
 
-function stringList(v: unknown, param: string, min = 1): string[] {
+function stringList(v: unknown, param: string, max: number): string[] {
   const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || list.length < min || !list.every((x) => typeof x === 'string')) {
+  if (!Array.isArray(list) || list.length < 1 || !list.every((x) => typeof x === 'string')) {
     throw invalidRequest(`'${param}' must be a string or a non-empty array of strings`, param, 'invalid_type');
   }
+  checkCount(list, max, param, 'items');
   return list as string[];
 }
 
-/** Candidate replies: strings, or {content} / {text} objects. */
-function responseTexts(v: unknown, param: string): string[] {
+/** Candidate replies (at most `max`): strings, or {content} / {text} objects. */
+function responseTexts(v: unknown, param: string, max: number): string[] {
   if (!Array.isArray(v) || v.length === 0) throw invalidRequest(`'${param}' must be a non-empty array`, param, 'invalid_type');
+  checkCount(v, max, param, 'items');
   return v.map((r: unknown, i: number) => {
     if (typeof r === 'string') return r;
     const o = r as { content?: unknown; text?: unknown } | null;
@@ -75,8 +77,8 @@ const pair = (user: string, assistant: string): ChatMessage[] => [
 export function parseScoreRequest(body: Body, deps: AppDeps): ScoreJob {
   const model = findModel(deps, optString(body, 'model'), 'reward');
   if (has(body, 'text_1') || has(body, 'text_2')) {
-    const q = stringList(body.text_1, 'text_1');
-    const a = stringList(body.text_2, 'text_2');
+    const q = stringList(body.text_1, 'text_1', deps.limits.maxScoreItems);
+    const a = stringList(body.text_2, 'text_2', deps.limits.maxScoreItems);
     if (q.length !== 1 && q.length !== a.length) {
       throw invalidRequest(`'text_1' must have one item or as many as 'text_2' (${a.length}), got ${q.length}`, 'text_1');
     }
@@ -84,9 +86,9 @@ export function parseScoreRequest(body: Body, deps: AppDeps): ScoreJob {
     return { model, items: tokenizeConversations(model, convs, 'text_2'), form: 'pairs' };
   }
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages' (or 'text_1' and 'text_2')`, 'messages');
-  const messages = parseMessages(body.messages);
+  const messages = parseMessages(body.messages, deps.limits.maxMessages);
   if (has(body, 'responses')) {
-    const replies = responseTexts(body.responses, 'responses');
+    const replies = responseTexts(body.responses, 'responses', deps.limits.maxScoreItems);
     if (messages.at(-1)?.role === 'assistant') {
       throw invalidRequest(`With 'responses', 'messages' is the prompt: it must not end with an assistant turn`, 'messages');
     }
@@ -111,7 +113,7 @@ export function parseRerankRequest(body: Body, deps: AppDeps): RerankJob {
   const query = optString(body, 'query');
   if (query === undefined) throw invalidRequest(`Missing required parameter: 'query'`, 'query');
   if (!has(body, 'documents')) throw invalidRequest(`Missing required parameter: 'documents'`, 'documents');
-  const documents = responseTexts(body.documents, 'documents');
+  const documents = responseTexts(body.documents, 'documents', deps.limits.maxScoreItems);
   const topN = has(body, 'top_n') ? checkNumber(body.top_n, 'top_n', { integer: true, min: 1 }) : documents.length;
   const items = tokenizeConversations(model, documents.map((d) => pair(query, d)), 'documents');
   return { model, items, documents, topN: Math.min(topN, documents.length), returnDocuments: optBool(body, 'return_documents', true) };

@@ -93,23 +93,26 @@ export function stopStrings(body: Body, max = 16): string[] {
   return list.filter((s) => s.length > 0);
 }
 
-/** An optional array of integers (token ids) below `limit`. */
-export function tokenIdList(body: Body, field: string, limit: number): number[] {
+/** An optional array of integers (token ids) below `limit`, at most `max` of them. */
+export function tokenIdList(body: Body, field: string, limit: number, max = Infinity): number[] {
   if (!has(body, field)) return [];
   const v = body[field];
   if (!Array.isArray(v)) throw invalidRequest(`Invalid type for '${field}': expected an array of token ids`, field, 'invalid_type');
+  if (v.length > max) throw invalidRequest(`'${field}' may hold at most ${max} token ids, got ${v.length}`, field, 'too_many_entries');
   return v.map((id, i) => checkNumber(id, `${field}[${i}]`, { integer: true, min: 0, max: limit - 1 }));
 }
 
-/** `logit_bias`: an object mapping token ids (as strings) to biases in [-100, 100]. */
-export function logitBias(body: Body, vocabSize: number): Record<number, number> {
+/** `logit_bias`: an object mapping token ids (as strings) to biases in [-100, 100], at most `max` entries. */
+export function logitBias(body: Body, vocabSize: number, max = 300): Record<number, number> {
   if (!has(body, 'logit_bias')) return {};
   const v = body.logit_bias;
   if (typeof v !== 'object' || Array.isArray(v) || v === null) {
     throw invalidRequest(`Invalid type for 'logit_bias': expected an object of token id → bias`, 'logit_bias', 'invalid_type');
   }
+  const entries = Object.entries(v);
+  if (entries.length > max) throw invalidRequest(`'logit_bias' may hold at most ${max} entries, got ${entries.length}`, 'logit_bias', 'too_many_entries');
   const out: Record<number, number> = {};
-  for (const [key, bias] of Object.entries(v)) {
+  for (const [key, bias] of entries) {
     const id = Number(key);
     if (!/^\d+$/.test(key) || id >= vocabSize) {
       throw invalidRequest(`'logit_bias' key '${key}' is not a token id of this model (0..${vocabSize - 1})`, 'logit_bias');
@@ -117,6 +120,13 @@ export function logitBias(body: Body, vocabSize: number): Record<number, number>
     out[id] = checkNumber(bias, `logit_bias.${key}`, { min: -100, max: 100 });
   }
   return out;
+}
+
+/** Throws a 400 naming `param` when an array holds more than `max` items. */
+export function checkCount(v: unknown, max: number, param: string, what: string): void {
+  if (Array.isArray(v) && v.length > max) {
+    throw invalidRequest(`'${param}' may hold at most ${max} ${what}, got ${v.length}`, param, 'too_many_entries');
+  }
 }
 
 /** Reads `stream` and `stream_options`. */

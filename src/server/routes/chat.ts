@@ -14,7 +14,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const body = asBody(req.body);
     // A reward model named here answers NVIDIA-API-style: the score of the conversation's last turn.
     const named = typeof body.model === 'string' ? deps.models.find((m) => m.id === body.model) : undefined;
-    if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named);
+    if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named, deps.limits.maxMessages);
     if (has(body, 'best_of')) return bestOfCompletion(req, reply, body, deps);
     const chat = parseChatRequest(body, deps);
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);

@@ -13,7 +13,8 @@ import type { AppDeps, ServedModel } from '../deps.ts';
 import { invalidRequest } from '../errors.ts';
 import { parseMessages } from '../chat-request.ts';
 import { findModel } from '../registry.ts';
-import { asBody, has, optBool, tokenIdList, type Body } from '../validate.ts';
+import { asBody, checkCount, has, optBool, tokenIdList, type Body } from '../validate.ts';
+import { validateTools } from '../tools/index.ts';
 
 /** Answer of /tokenize. */
 export interface TokenizeResponse {
@@ -34,7 +35,7 @@ function modelOf(deps: AppDeps, body: Body): ServedModel {
   return findModel(deps, undefined, task);
 }
 
-function tokenize(model: ServedModel, body: Body): number[] {
+function tokenize(model: ServedModel, body: Body, limits: AppDeps['limits']): number[] {
   const hasPrompt = has(body, 'prompt');
   const hasMessages = has(body, 'messages');
   if (hasPrompt && hasMessages) {
@@ -47,17 +48,17 @@ function tokenize(model: ServedModel, body: Body): number[] {
     return model.tokenizer.encode(body.prompt, { addSpecialTokens: optBool(body, 'add_special_tokens', true) });
   }
   if (!hasMessages) throw invalidRequest(`Either 'prompt' or 'messages' is required`, 'prompt', 'missing_required_parameter');
-  const messages = parseMessages(body.messages);
-  if (has(body, 'tools') && !Array.isArray(body.tools)) {
-    throw invalidRequest(`Invalid type for 'tools': expected an array`, 'tools', 'invalid_type');
-  }
+  const messages = parseMessages(body.messages, limits.maxMessages);
+  // Tools are checked as chat completions check them before they reach the template.
+  checkCount(body.tools, limits.maxTools, 'tools', 'tools');
+  const tools = validateTools(body.tools);
   if (has(body, 'chat_template_kwargs') && !isObject(body.chat_template_kwargs)) {
     throw invalidRequest(`Invalid type for 'chat_template_kwargs': expected an object`, 'chat_template_kwargs', 'invalid_type');
   }
   return model.tokenizer.encodeChat(messages, {
     addGenerationPrompt: optBool(body, 'add_generation_prompt', true),
     // An empty list means no tools, as in chat (the Llama 3.1 template would render an empty tool block).
-    tools: Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined,
+    tools: tools.length > 0 ? tools : undefined,
     templateKwargs: has(body, 'chat_template_kwargs') ? (body.chat_template_kwargs as Record<string, unknown>) : undefined,
   });
 }
@@ -67,7 +68,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: AppDeps): voi
   app.post('/tokenize', async (req): Promise<TokenizeResponse> => {
     const body = asBody(req.body);
     const model = modelOf(deps, body);
-    const tokens = tokenize(model, body);
+    const tokens = tokenize(model, body, deps.limits);
     const out: TokenizeResponse = { tokens, count: tokens.length, max_model_len: model.contextLength };
     if (optBool(body, 'return_token_strs', false)) {
       out.token_strs = tokens.map((id) => model.tokenizer.idToToken(id) ?? null);
