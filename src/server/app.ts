@@ -3,9 +3,17 @@
  * validate, call a service, shape the answer. Errors are thrown and mapped once, here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { AppDeps } from './deps.ts';
-import { ApiError, toApiError } from './errors.ts';
+import { registerBodyDecoding, registerJsonParser } from './body.ts';
+import { ApiError, connectionErrorResponse, toApiError, type ConnectionFailure } from './errors.ts';
 import { registerChatRoutes } from './routes/chat.ts';
 import { registerCompletionRoutes } from './routes/completions.ts';
 import { registerModelRoutes } from './routes/models.ts';
@@ -44,6 +52,36 @@ function checkAuth(req: FastifyRequest, apiKey: string): void {
   }
 }
 
+/** Sends an error in the one shape; every failure path of the app ends here. */
+function sendError(reply: FastifyReply, apiErr: ApiError): void {
+  void reply.status(apiErr.status).headers(apiErr.headers).send(apiErr.body());
+}
+
+/**
+ * Errors fastify meets before a route is known (a URL whose percent-encoding does not decode, a path
+ * parameter over maxParamLength): fastify answers these itself, in its own shape, unless given this.
+ */
+function onFrameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  sendError(reply, toApiError(err));
+}
+
+/**
+ * Node's 'clientError': the HTTP parser refused the bytes (conflicting Content-Length and
+ * Transfer-Encoding, an invalid Content-Length, a bad chunk), the headers overflowed or came too slowly.
+ * No request object exists, so the response is written raw, then the connection is closed.
+ */
+function onClientError(this: FastifyInstance, err: Error & ConnectionFailure, socket: Socket): void {
+  // A reset peer reads nothing; a response already started on this socket cannot be followed by another
+  // status line (Node's own handler makes the same check).
+  const started = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  this.log.debug({ code: err.code }, 'connection error');
+  socket.end(connectionErrorResponse(err), () => socket.destroy());
+}
+
 /** Builds the app; call `.ready()` or `.listen()` on the result. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
@@ -52,9 +90,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // fastify's own request/response lines are off: onResponse below writes one line per request.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `req-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+    frameworkErrors: onFrameworkError,
+    clientErrorHandler: onClientError,
   });
 
   app.decorateRequest('usage', undefined);
+  // Bodies: Content-Encoding undone within the body limit; JSON checked for UTF-8, lone surrogates, depth.
+  registerBodyDecoding(app, deps.limits.maxBodyBytes);
+  registerJsonParser(app);
 
   app.addHook('onRequest', async (req) => {
     // Operations routes (liveness, readiness, metrics) never need the key, so probes and Prometheus can
@@ -83,12 +126,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // 503 (not ready, shutting down) is an expected state, not a failure worth an error line.
     if (apiErr.status >= 500 && apiErr.status !== 503) req.log.error({ err }, 'request failed');
     else req.log.debug({ err: apiErr.message }, 'client error');
-    void reply.status(apiErr.status).headers(apiErr.headers).send(apiErr.body());
+    sendError(reply, apiErr);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError(404, `Unknown route ${req.method} ${req.url}`, 'invalid_request_error', null, 'not_found');
-    void reply.status(404).send(e.body());
+    sendError(reply, new ApiError(404, `Unknown route ${req.method} ${req.url}`, 'invalid_request_error', null, 'not_found'));
   });
 
   registerHealthRoutes(app, deps);
