@@ -14,6 +14,7 @@
  * is allowed) the plain tokens are checked in bulk by their character count and only the few thousand
  * others are walked.
  */
+import { checkSchemaDocument } from './bounds.ts';
 import { advance, completionCost, initialState, isComplete, isFinished } from './automaton.ts';
 import type { Config, ParseState } from './frames.ts';
 import { StringFrame } from './scalars.ts';
@@ -55,9 +56,11 @@ const COMPILED_CACHE_SIZE = 64;
 
 /**
  * Compiles a spec (cached by its JSON text, last 64 kept).
- * @throws ConstraintError for unsupported or unsatisfiable schemas, naming the schema location
+ * @throws ConstraintError for unsupported, unsatisfiable or oversized schemas (schema.ts), naming the schema location
  */
 export function compileConstraint(spec: ConstraintSpec): CompiledConstraint {
+  // Bounded first: the cache key's JSON.stringify recurses through the document.
+  if (spec.type === 'json_schema') checkSchemaDocument(spec.schema);
   const key = JSON.stringify(spec);
   const hit = compiled.get(key);
   if (hit) {

@@ -11,4 +11,5 @@ export {
   compileConstraint,
   createConstraint,
 } from './constraint.ts';
+export { SCHEMA_LIMITS, checkSchemaDocument } from './bounds.ts';
 export { type TokenVocabulary, getTokenVocabulary, buildVocabulary } from './vocab.ts';

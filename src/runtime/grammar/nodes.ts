@@ -73,8 +73,11 @@ export function minLenOf(node: GrammarNode): number {
     case 'number':
     case 'literal':
       return node.minLen;
-    case 'union':
-      return Math.min(Infinity, ...node.options.map((o) => o.minLen));
+    case 'union': {
+      let best = Infinity;
+      for (const o of node.options) if (o.minLen < best) best = o.minLen;
+      return best;
+    }
     case 'array': {
       const n = node.minItems;
       return n === 0 ? 2 : 2 + n * node.items.minLen + (n - 1);
@@ -93,6 +96,108 @@ export function minLenOf(node: GrammarNode): number {
   }
 }
 
+/** The nodes whose minLen a node's minLen is computed from (one entry per use). */
+function dependencies(node: GrammarNode): readonly GrammarNode[] {
+  switch (node.kind) {
+    case 'union':
+      return node.options;
+    case 'array':
+      return node.minItems === 0 ? [] : [node.items];
+    case 'object':
+      return node.free ? [] : node.props.filter((p) => p.required).map((p) => p.node);
+    default:
+      return [];
+  }
+}
+
+/**
+ * Sets every node's minLen: the bytes of its shortest valid text, Infinity when it has none (recursion
+ * without a way out). Knuth's generalization of Dijkstra's algorithm: a node's minLen is a "superior"
+ * function of its dependencies' (a union's is their minimum; an array's or object's a sum at least as
+ * large as each), so the smallest tentative value is final when taken. O(E log V) whatever the shape;
+ * a union's tentative value lives in its minLen until final, every other node waits for all its
+ * dependencies.
+ */
+export function computeMinLens(nodes: readonly GrammarNode[]): void {
+  const parents = new Map<GrammarNode, GrammarNode[]>();
+  const pending = new Map<GrammarNode, number>();
+  const final = new Set<GrammarNode>();
+  const queue = new MinQueue();
+  for (const node of nodes) {
+    const deps = dependencies(node);
+    if (deps.length === 0) node.minLen = minLenOf(node);
+    else node.minLen = Infinity;
+    if (Number.isFinite(node.minLen)) queue.push(node.minLen, node);
+    pending.set(node, deps.length);
+    for (const d of deps) {
+      const list = parents.get(d);
+      if (list) list.push(node);
+      else parents.set(d, [node]);
+    }
+  }
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    const [len, node] = next;
+    if (final.has(node)) continue;
+    final.add(node);
+    node.minLen = len;
+    for (const p of parents.get(node) ?? []) {
+      if (final.has(p)) continue;
+      if (p.kind === 'union') {
+        if (len < p.minLen) queue.push((p.minLen = len), p);
+        continue;
+      }
+      const left = pending.get(p)! - 1;
+      pending.set(p, left);
+      if (left === 0) queue.push((p.minLen = minLenOf(p)), p);
+    }
+  }
+}
+
+/** A binary min-heap of (key, node). */
+class MinQueue {
+  private readonly keys: number[] = [];
+  private readonly items: GrammarNode[] = [];
+
+  push(key: number, item: GrammarNode): void {
+    const { keys, items } = this;
+    let i = keys.length;
+    keys.push(key);
+    items.push(item);
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (keys[up]! <= key) break;
+      keys[i] = keys[up]!;
+      items[i] = items[up]!;
+      i = up;
+    }
+    keys[i] = key;
+    items[i] = item;
+  }
+
+  pop(): [number, GrammarNode] | undefined {
+    const { keys, items } = this;
+    if (keys.length === 0) return undefined;
+    const top: [number, GrammarNode] = [keys[0]!, items[0]!];
+    const key = keys.pop()!;
+    const item = items.pop()!;
+    const n = keys.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && keys[child + 1]! < keys[child]!) child++;
+      if (keys[child]! >= key) break;
+      keys[i] = keys[child]!;
+      items[i] = items[child]!;
+      i = child;
+    }
+    keys[i] = key;
+    items[i] = item;
+    return top;
+  }
+}
+
 export function deriveObjectTables(node: ObjectNode): void {
   const n = node.props.length;
   node.propCost = node.props.map((p) => p.key.length + 1 + p.node.minLen);
@@ -107,16 +212,23 @@ export function deriveObjectTables(node: ObjectNode): void {
   }
 }
 
-export function flattenUnion(root: UnionNode): LeafNode[] {
+/**
+ * The non-union alternatives reachable through `root`'s options, in depth-first order (iterative: union
+ * chains can be long). Returns null when that takes more than `budget` steps.
+ */
+export function flattenUnion(root: UnionNode, budget: number): { alts: LeafNode[]; steps: number } | null {
   const out = new Set<LeafNode>();
-  const seen = new Set<UnionNode>();
-  const visit = (n: GrammarNode): void => {
+  const seen = new Set<UnionNode>([root]);
+  const stack: GrammarNode[] = [...root.options].reverse();
+  let steps = 0;
+  while (stack.length > 0) {
+    if (++steps > budget) return null;
+    const n = stack.pop()!;
     if (n.kind !== 'union') out.add(n);
     else if (!seen.has(n)) {
       seen.add(n);
-      n.options.forEach(visit);
+      for (let i = n.options.length - 1; i >= 0; i--) stack.push(n.options[i]!);
     }
-  };
-  visit(root);
-  return [...out];
+  }
+  return { alts: [...out], steps };
 }

@@ -13,16 +13,28 @@
  *
  * Every node gets `minLen`, the bytes of its shortest valid JSON text (computed as a fixpoint, so
  * recursive schemas work); a schema whose shortest text is infinite or that allows nothing is refused.
+ *
+ * Limits (bounds.ts, SCHEMA_LIMITS; the schema comes from a client, so each is a ConstraintError naming
+ * the limit and the pointer where it was hit, never a stack overflow):
+ * - the document nests at most 256 JSON containers deep (checked iteratively before anything else);
+ * - subschemas nest at most 64 deep as the compiler descends, each `$ref` expansion one level more;
+ * - at most 10,000 nodes: every subschema visit (each `$ref` use included), enum/const value and
+ *   required-only property counts one. A `$ref` target is compiled once and shared, so references can
+ *   neither loop nor multiply work;
+ * - flattening nested anyOf/oneOf unions takes at most 100,000 steps in all.
+ * `$ref` resolves through own keys only (`#/__proto__`, `#/definitions/constructor` do not resolve).
  */
+import { checkSchemaDocument, escapePointer, resolveRef, SCHEMA_LIMITS } from './bounds.ts';
+import { ANNOTATIONS, inferType, nonNegativeInt, type SchemaObject, TYPES, type TypeName, UNSUPPORTED } from './keywords.ts';
 import { type NumberBounds, type NumberRules, shortestNumber } from './numbers.ts';
 import { ConstraintError, type ConstraintLimits, type JsonSchema } from './spec.ts';
 import {
   type ArrayNode,
+  computeMinLens,
   deriveObjectTables,
   flattenUnion,
   type GrammarNode,
   type LiteralNode,
-  minLenOf,
   type NumberNode,
   type ObjectNode,
   type StringNode,
@@ -31,63 +43,14 @@ import {
 
 export type { GrammarNode } from './nodes.ts';
 
-/** Keywords that constrain values in ways this grammar cannot enforce. */
-const UNSUPPORTED = new Set([
-  'pattern',
-  'patternProperties',
-  'propertyNames',
-  'dependencies',
-  'dependentRequired',
-  'dependentSchemas',
-  'if',
-  'then',
-  'else',
-  'not',
-  'contains',
-  'minContains',
-  'maxContains',
-  'prefixItems',
-  'unevaluatedProperties',
-  'unevaluatedItems',
-  'minProperties',
-  'maxProperties',
-  '$dynamicRef',
-  '$recursiveRef',
-]);
-
-/** Keywords that only describe; a combinator (anyOf, $ref) may sit beside them. */
-const ANNOTATIONS = new Set([
-  'title',
-  'description',
-  'default',
-  'examples',
-  'example',
-  '$schema',
-  '$id',
-  '$comment',
-  '$defs',
-  'definitions',
-  'format',
-  'deprecated',
-  'readOnly',
-  'writeOnly',
-  'discriminator',
-  'strict',
-  'additionalProperties',
-  'nullable',
-  'contentMediaType',
-  'contentEncoding',
-]);
-
-const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
-type TypeName = (typeof TYPES)[number];
-
 const utf8 = new TextEncoder();
 
-type SchemaObject = { readonly [key: string]: unknown };
-
-/** Compiles `schema` (or, with `schema` undefined, "any JSON object") into its root node. */
+/**
+ * Compiles `schema` (or, with `schema` undefined, "any JSON object") into its root node.
+ * @throws ConstraintError for a schema that cannot be enforced or passes a limit (module comment)
+ */
 export function compileSchema(schema: JsonSchema | undefined, limits: ConstraintLimits): GrammarNode {
+  checkSchemaDocument(schema);
   const c = new SchemaCompiler(schema, limits);
   const root = schema === undefined ? c.freeObject(c.any(1), '#') : c.compile(schema, '#');
   c.finish();
@@ -100,13 +63,33 @@ class SchemaCompiler {
   private readonly memo = new Map<object, GrammarNode>();
   private readonly anyByDepth: GrammarNode[] = [];
   private readonly refChain = new Set<string>();
+  /** Where each union was declared, for the error when flattening passes its limit. */
+  private readonly unionPaths = new Map<UnionNode, string>();
+  /** Subschemas being compiled, one inside the other. */
+  private depth = 0;
+  /** Nodes counted against SCHEMA_LIMITS.maxNodes. */
+  private nodeCount = 0;
 
   constructor(
     private readonly root: JsonSchema | undefined,
     private readonly limits: ConstraintLimits,
   ) {}
 
+  /** The node of `schema` at pointer `path`, one level deeper than the caller. */
   compile(schema: unknown, path: string): GrammarNode {
+    this.count(1, path);
+    if (this.depth >= SCHEMA_LIMITS.maxDepth) {
+      throw new ConstraintError(`the schema nests deeper than ${SCHEMA_LIMITS.maxDepth} levels ($ref expansions included)`, path);
+    }
+    this.depth++;
+    try {
+      return this.compileHere(schema, path);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private compileHere(schema: unknown, path: string): GrammarNode {
     if (schema === true) return this.any(0);
     if (schema === false) throw new ConstraintError('the schema `false` allows no value', path);
     if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
@@ -124,9 +107,20 @@ class SchemaCompiler {
     const types = this.types(s, path);
     if (types === null) return this.register(s, this.any(0));
     if (types.length === 1) return this.typed(s, types[0]!, path);
-    const union = this.union(s);
+    const union = this.union(s, path);
     union.options = types.map((t) => this.typed(s, t, path, false));
     return union;
+  }
+
+  /** Counts `n` nodes against SCHEMA_LIMITS.maxNodes. */
+  private count(n: number, path: string): void {
+    this.nodeCount += n;
+    if (this.nodeCount > SCHEMA_LIMITS.maxNodes) {
+      throw new ConstraintError(
+        `the schema has more than ${SCHEMA_LIMITS.maxNodes} nodes (subschemas, $ref uses, enum values and required-only properties)`,
+        path,
+      );
+    }
   }
 
   /** "Any JSON value" at free-form nesting `depth`: past maxAnyDepth only scalars. */
@@ -160,21 +154,22 @@ class SchemaCompiler {
     });
   }
 
-  /** Computes every node's minLen (fixpoint: recursion converges) and the objects' derived tables. */
+  /** Computes every node's minLen (recursion included), the objects' tables and the unions' alternatives. */
   finish(): void {
-    for (let round = 0, changed = true; changed && round <= this.nodes.length + 1; round++) {
-      changed = false;
-      for (const node of this.nodes) {
-        const len = minLenOf(node);
-        if (len < node.minLen) {
-          node.minLen = len;
-          changed = true;
-        }
-      }
-    }
+    computeMinLens(this.nodes);
+    let budget = SCHEMA_LIMITS.maxUnionAlternatives;
     for (const node of this.nodes) {
       if (node.kind === 'object') deriveObjectTables(node);
-      if (node.kind === 'union') node.alts = flattenUnion(node);
+      if (node.kind !== 'union') continue;
+      const flat = flattenUnion(node, budget);
+      if (flat === null) {
+        throw new ConstraintError(
+          `nested anyOf/oneOf alternatives expand to more than ${SCHEMA_LIMITS.maxUnionAlternatives} in all`,
+          this.unionPaths.get(node) ?? '#',
+        );
+      }
+      node.alts = flat.alts;
+      budget -= flat.steps;
     }
   }
 
@@ -188,13 +183,15 @@ class SchemaCompiler {
     return node;
   }
 
-  private union(s: SchemaObject): UnionNode {
-    return this.register(s, this.add<UnionNode>({ kind: 'union', minLen: Infinity, options: [], alts: [] }));
+  private union(s: SchemaObject, path: string): UnionNode {
+    const node = this.register(s, this.add<UnionNode>({ kind: 'union', minLen: Infinity, options: [], alts: [] }));
+    this.unionPaths.set(node, path);
+    return node;
   }
 
   private ref(s: SchemaObject, path: string): GrammarNode {
     const ref = s.$ref as string;
-    const target = this.resolvePointer(ref, path);
+    const target = resolveRef(this.root, ref, path);
     // A target already being compiled is a recursion through structure: its node exists, use it.
     const known = target !== null && typeof target === 'object' ? this.memo.get(target) : undefined;
     if (known) return known;
@@ -207,20 +204,6 @@ class SchemaCompiler {
     } finally {
       this.refChain.delete(ref);
     }
-  }
-
-  private resolvePointer(ref: string, path: string): unknown {
-    if (!ref.startsWith('#')) throw new ConstraintError(`only local $ref ('#/…') is supported, not '${ref}'`, path);
-    let at: unknown = this.root;
-    const parts = ref.slice(1).split('/').slice(1);
-    for (const raw of parts) {
-      const part = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
-      if (at === null || typeof at !== 'object' || !(part in (at as object))) {
-        throw new ConstraintError(`$ref '${ref}' does not resolve`, path);
-      }
-      at = (at as Record<string, unknown>)[part];
-    }
-    return at;
   }
 
   private combinator(s: SchemaObject, path: string): GrammarNode {
@@ -240,7 +223,7 @@ class SchemaCompiler {
       this.memo.set(s, node);
       return node;
     }
-    const union = this.union(s);
+    const union = this.union(s, path);
     union.options = list.map((sub, i) => this.compile(sub, `${path}/${kind}/${i}`));
     return union;
   }
@@ -294,7 +277,10 @@ class SchemaCompiler {
       throw new ConstraintError(`'required' must be an array of strings`, `${path}/required`);
     }
     const names = Object.keys(props);
-    const extra = (required as string[]).filter((r) => !names.includes(r));
+    const declaredNames = new Set(names);
+    const req = new Set(required as string[]);
+    const extra = [...req].filter((r) => !declaredNames.has(r));
+    this.count(extra.length, path);
     if (extra.length > 0 && s.additionalProperties === false) {
       throw new ConstraintError(`required property '${extra[0]}' is not declared while additionalProperties is false`, path);
     }
@@ -307,7 +293,6 @@ class SchemaCompiler {
     const node = reg(
       this.add<ObjectNode>({ kind: 'object', minLen: Infinity, props: [], free: null, propCost: [], sumReq: [], lastCandidate: [] }),
     );
-    const req = new Set(required as string[]);
     node.props = [
       ...names.map((name) => ({
         name,
@@ -374,13 +359,16 @@ class SchemaCompiler {
     if (s.const !== undefined) values = [s.const];
     else if (Array.isArray(s.enum) && s.enum.length > 0) values = s.enum;
     else throw new ConstraintError(`'enum' must be a non-empty array`, `${path}/enum`);
+    this.count(values.length, path);
     return this.literalNode(values);
   }
 
   private literalNode(values: unknown[]): LiteralNode {
     const texts = [...new Set(values.map((v) => JSON.stringify(v)))];
     const bytes = texts.map((t) => utf8.encode(t));
-    return this.add<LiteralNode>({ kind: 'literal', minLen: Math.min(...bytes.map((b) => b.length)), values: bytes });
+    let minLen = Infinity;
+    for (const b of bytes) if (b.length < minLen) minLen = b.length;
+    return this.add<LiteralNode>({ kind: 'literal', minLen, values: bytes });
   }
 
   private stringNode(minLength: number, maxLength: number): StringNode {
@@ -394,25 +382,4 @@ class SchemaCompiler {
   private arrayNode(items: GrammarNode, minItems: number, maxItems: number): ArrayNode {
     return this.add<ArrayNode>({ kind: 'array', minLen: Infinity, items, minItems, maxItems });
   }
-}
-
-function inferType(s: SchemaObject): TypeName[] | null {
-  if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined) return ['object'];
-  if (s.items !== undefined || s.minItems !== undefined || s.maxItems !== undefined) return ['array'];
-  if (s.minLength !== undefined || s.maxLength !== undefined) return ['string'];
-  if (['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].some((k) => s[k] !== undefined)) return ['number'];
-  return null;
-}
-
-function nonNegativeInt(s: SchemaObject, key: string, path: string): number | undefined {
-  const v = s[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new ConstraintError(`'${key}' must be a non-negative integer`, `${path}/${key}`);
-  }
-  return v;
-}
-
-function escapePointer(name: string): string {
-  return name.replace(/~/g, '~0').replace(/\//g, '~1');
 }

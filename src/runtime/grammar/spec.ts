@@ -23,6 +23,9 @@ export const DEFAULT_CONSTRAINT_LIMITS: Readonly<ConstraintLimits> = Object.free
   maxAnyDepth: 8,
 });
 
+/** Largest `maxAnyDepth` accepted (the free-form grammar is built by recursion over it). */
+export const MAX_ANY_DEPTH = 64;
+
 /** A JSON Schema document (an object, or `true` for any value). */
 export type JsonSchema = boolean | { readonly [key: string]: unknown };
 
@@ -44,8 +47,15 @@ export class ConstraintError extends Error {
     /** JSON pointer of the offending schema location (`#/properties/a`). */
     readonly path: string,
   ) {
-    super(path === '#' ? message : `${message} (at ${path})`);
+    super(path === '#' ? message : `${message} (at ${abbreviate(path)})`);
   }
+}
+
+/** A pointer for a message: one past a limit can be hundreds of segments long, so its middle is elided. */
+function abbreviate(path: string): string {
+  const parts = path.split('/');
+  if (path.length <= 240 || parts.length <= 12) return path;
+  return [...parts.slice(0, 7), `…${parts.length - 12} more…`, ...parts.slice(-5)].join('/');
 }
 
 /** The spec's limits with defaults filled, each checked to be a positive integer. */
@@ -54,5 +64,6 @@ export function resolveLimits(spec: ConstraintSpec): ConstraintLimits {
   for (const [key, value] of Object.entries(out)) {
     if (!Number.isInteger(value) || value < 1) throw new ConstraintError(`limits.${key} must be a positive integer`, '#');
   }
+  if (out.maxAnyDepth > MAX_ANY_DEPTH) throw new ConstraintError(`limits.maxAnyDepth must be at most ${MAX_ANY_DEPTH}`, '#');
   return out;
 }

@@ -5,7 +5,7 @@
  * The forced call is the Llama 3.1 JSON tool-call shape the chat template asks for:
  * `{"name": "<function>", "parameters": {...}}`, with `parameters` valid against the function's schema.
  */
-import { compileConstraint, ConstraintError, type ConstraintSpec } from '../../runtime/grammar/index.ts';
+import { checkSchemaDocument, compileConstraint, ConstraintError, type ConstraintSpec, SCHEMA_LIMITS } from '../../runtime/grammar/index.ts';
 import { invalidRequest } from '../errors.ts';
 
 /** A validated function tool. */
@@ -63,6 +63,7 @@ export function validateTools(value: unknown): FunctionTool[] {
     if (fn.parameters !== undefined && !isPlainObject(fn.parameters)) {
       throw invalidRequest(`Invalid type for '${at}.function.parameters': expected a JSON Schema object`, `${at}.function.parameters`, 'invalid_type');
     }
+    if (isPlainObject(fn.parameters)) checkParametersDocument(fn.parameters, `${at}.function.parameters`);
     if (isPlainObject(fn.parameters) && fn.parameters.type !== undefined && fn.parameters.type !== 'object') {
       throw invalidRequest(`Invalid '${at}.function.parameters.type': the parameters schema must be of type 'object'`, `${at}.function.parameters.type`);
     }
@@ -75,6 +76,18 @@ export function validateTools(value: unknown): FunctionTool[] {
     if (typeof fn.strict === 'boolean') out.function.strict = fn.strict;
     return out;
   });
+}
+
+/**
+ * Bounds a parameters schema's nesting whether or not a call is forced: the chat template renders it
+ * into the prompt and `rebaseRefs` copies it, both by recursion.
+ */
+function checkParametersDocument(parameters: Record<string, unknown>, param: string): void {
+  try {
+    checkSchemaDocument(parameters);
+  } catch (err) {
+    throw err instanceof ConstraintError ? invalidRequest(`Invalid '${param}': ${err.message}`, param) : err;
+  }
 }
 
 /**
@@ -107,7 +120,8 @@ const NO_PARAMETERS = { type: 'object', properties: {}, additionalProperties: fa
 /**
  * The constraint that forces a tool call, or undefined for "none" / "auto" (the model chooses freely).
  * "required": any declared function (anyOf over the calls); a named function: that one.
- * @throws ApiError 400 naming `tools[i].function.parameters` when a parameters schema cannot be enforced
+ * @throws ApiError 400 naming `tools[i].function.parameters` when a parameters schema cannot be enforced,
+ *   or `tools` when the calls together pass a size limit of the schema compiler
  */
 export function toolCallConstraint(tools: readonly FunctionTool[], choice: ToolChoice): ConstraintSpec | undefined {
   if (choice.type === 'none' || choice.type === 'auto') return undefined;
@@ -116,20 +130,25 @@ export function toolCallConstraint(tools: readonly FunctionTool[], choice: ToolC
     .filter(({ tool }) => choice.type === 'required' || tool.function.name === choice.name);
   const calls = chosen.map(({ tool, i }) => {
     const base = chosen.length === 1 ? '#/properties/parameters' : `#/anyOf/${chosen.findIndex((c) => c.i === i)}/properties/parameters`;
-    const schema = callSchema(tool, base);
-    try {
+    return enforceable(`tools[${i}].function.parameters`, () => {
       // Compiled alone so that a failure names its tool (the result is cached for the real compile).
       compileConstraint({ type: 'json_schema', schema: callSchema(tool, '#/properties/parameters') });
-    } catch (err) {
-      if (err instanceof ConstraintError) {
-        throw invalidRequest(`'tools[${i}].function.parameters' cannot be enforced: ${err.message}`, `tools[${i}].function.parameters`);
-      }
-      throw err;
-    }
-    return schema;
+      return callSchema(tool, base);
+    });
   });
-  const schema = calls.length === 1 ? calls[0]! : { anyOf: calls };
-  return { type: 'json_schema', schema };
+  if (calls.length === 1) return { type: 'json_schema', schema: calls[0]! };
+  // Together the calls can pass a limit of the compiler (nodes, depth) that each passed alone.
+  const spec: ConstraintSpec = { type: 'json_schema', schema: { anyOf: calls } };
+  return enforceable('tools', () => (compileConstraint(spec), spec));
+}
+
+/** `build()`, a ConstraintError it throws becoming a 400 naming `param`. */
+function enforceable<T>(param: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    throw err instanceof ConstraintError ? invalidRequest(`'${param}' cannot be enforced: ${err.message}`, param) : err;
+  }
 }
 
 /** `{"name": const, "parameters": <schema>}`, the parameters' local `$ref`s re-rooted at `base`. */
@@ -143,13 +162,26 @@ function callSchema(tool: FunctionTool, base: string): Record<string, unknown> {
   };
 }
 
-/** A copy of `schema` whose `$ref: "#/…"` pointers point into `base` (where the schema now sits). */
-function rebaseRefs(schema: unknown, base: string): unknown {
-  if (Array.isArray(schema)) return schema.map((s) => rebaseRefs(s, base));
-  if (!isPlainObject(schema)) return schema;
+/**
+ * A copy of `schema` whose `$ref: "#/…"` pointers point into `base` (where the schema now sits).
+ * Recursive, bounded by the document depth validateTools checked (and checked again here).
+ */
+function rebaseRefs(schema: unknown, base: string, depth = 0): unknown {
+  if (schema === null || typeof schema !== 'object') return schema;
+  if (depth >= SCHEMA_LIMITS.maxDocumentDepth) {
+    throw new ConstraintError(`the schema document nests deeper than ${SCHEMA_LIMITS.maxDocumentDepth} levels`, '#');
+  }
+  if (Array.isArray(schema)) return schema.map((s) => rebaseRefs(s, base, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema)) {
-    out[key] = key === '$ref' && typeof value === 'string' && value.startsWith('#') ? base + value.slice(1) : rebaseRefs(value, base);
+    const ref = key === '$ref' && typeof value === 'string' && value.startsWith('#');
+    // defineProperty: an own "__proto__" key of the client's JSON stays a key, not the copy's prototype.
+    Object.defineProperty(out, key, {
+      value: ref ? base + value.slice(1) : rebaseRefs(value, base, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
