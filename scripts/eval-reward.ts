@@ -165,7 +165,7 @@ async function inProcessScorer(dirArg: string | undefined, model: string | undef
     let items: number[][];
     try {
       // The server's own parsing: same conversation shape, chat template, tokenization and length limit.
-      items = parseScoreRequest(scoreRequestFor(row, id), deps).items;
+      items = (await parseScoreRequest(scoreRequestFor(row, id), deps)).items;
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) throw new RowError(err.message);
       throw err;

@@ -20,7 +20,7 @@ import { buildApp } from './server/app.ts';
 import { Metrics } from './server/metrics.ts';
 import { ConfigError, helpText, parseConfig, type ModelConfig, type ServerConfig } from './server/config.ts';
 import type { ServedModel } from './server/deps.ts';
-import { loadTokenizer } from './tokenizer/index.ts';
+import { loadTokenizer, TokenizerPool } from './tokenizer/index.ts';
 
 /** The package version (shown by /version). */
 export function packageVersion(): string {
@@ -39,6 +39,8 @@ interface ServerState {
   models: ServedModel[];
   /** GET /metrics; each model is attached as it loads. */
   metrics: Metrics;
+  /** Encodes large prompts off the HTTP thread; each model's tokenizer is sent to it as the model loads. */
+  tokenizerPool: TokenizerPool;
 }
 
 /** A model to load, with the task it is served for when its folder says nothing else. */
@@ -141,6 +143,7 @@ async function loadModels(plans: ModelPlan[], config: ServerConfig, state: Serve
       if (state.shuttingDown) return;
       state.models.splice(order === 0 ? 0 : state.models.length, 0, model);
       state.metrics.attach(model);
+      state.tokenizerPool.warm(model.tokenizer);
     }),
   );
   state.loaded = true;
@@ -171,8 +174,8 @@ function makeShutdown(app: FastifyInstance, config: ServerConfig, state: ServerS
       log.warn({ inFlight: inFlight() }, 'grace period over: aborting the requests still running');
     }
     // …the rest are aborted: their clients get a clear error (503 generation_aborted), streams an error
-    // frame then [DONE]. Closing the engines also stops their worker threads.
-    await Promise.allSettled(state.engines.map((e) => e.close()));
+    // frame then [DONE]. Closing the engines also stops their worker threads; the tokenizer pool's go too.
+    await Promise.allSettled([...state.engines.map((e) => e.close()), state.tokenizerPool.close()]);
     await Promise.race([appClosed, sleep(5000)]);
     log.info('stopped');
     log.flush?.();
@@ -204,7 +207,14 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   }
 
   const log = pino({ level: config.logLevel });
-  const state: ServerState = { loaded: false, shuttingDown: false, engines: [], models: [], metrics: new Metrics() };
+  const state: ServerState = {
+    loaded: false,
+    shuttingDown: false,
+    engines: [],
+    models: [],
+    metrics: new Metrics(),
+    tokenizerPool: new TokenizerPool(),
+  };
   const isReady = () => state.loaded && !state.shuttingDown && state.engines.every((e) => e.stats().alive);
   const app = buildApp({
     models: state.models,
@@ -213,6 +223,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     metrics: state.metrics,
     logger: { level: config.logLevel },
     version: packageVersion(),
+    tokenizerPool: state.tokenizerPool,
   });
   const shutdown = makeShutdown(app, config, state, log);
   // A second signal forces the exit. Copies of the first one arriving at once are not a second signal:

@@ -9,6 +9,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rankScores } from '../scoring/ranking.ts';
+import type { TokenizerPool } from '../tokenizer/index.ts';
 import { parseChatRequest, type ChatRequest } from './chat-request.ts';
 import { ChatChunkBuilder, chatCompletion } from './chat-response.ts';
 import type { AppDeps, RewardModel } from './deps.ts';
@@ -32,11 +33,17 @@ interface RankedChoice extends ChoiceResult {
 }
 
 /** Scores and orders the candidates; returns them best first with the value they were ranked by. */
-async function rank(chat: ChatRequest, candidates: ChoiceResult[], reward: RewardModel | undefined, signal: AbortSignal): Promise<RankedChoice[]> {
+async function rank(
+  chat: ChatRequest,
+  candidates: ChoiceResult[],
+  reward: RewardModel | undefined,
+  signal: AbortSignal,
+  pool: TokenizerPool | undefined,
+): Promise<RankedChoice[]> {
   let values: number[];
   if (reward) {
     const convs = candidates.map((c) => [...chat.messages, { role: 'assistant', content: c.text }]);
-    const items = tokenizeConversations(reward, convs, 'best_of');
+    const items = await tokenizeConversations(reward, convs, 'best_of', pool);
     values = (await reward.scorer.score(items, signal)).map((s) => s.score);
   } else {
     values = candidates.map((c) => (c.completionTokens > 0 ? c.cumulativeLogprob / c.completionTokens : -Infinity));
@@ -46,7 +53,7 @@ async function rank(chat: ChatRequest, candidates: ChoiceResult[], reward: Rewar
 
 /** Handles a chat completion with `best_of`. */
 export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply, body: Body, deps: AppDeps) {
-  const chat = parseChatRequest(body, deps);
+  const chat = await parseChatRequest(body, deps);
   const n = chat.generation.n;
   const k = checkNumber(body.best_of, 'best_of', { integer: true, min: 1, max: deps.limits.maxBestOf });
   if (k < n) throw invalidRequest(`'best_of' (${k}) must be at least 'n' (${n})`, 'best_of');
@@ -67,7 +74,7 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
   const result = await collectGeneration(events, generation).catch((err: unknown) => {
     throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
   });
-  const winners = (await rank(chat, result.choices, reward, signal)).slice(0, n).map((c, index) => ({ ...c, index }));
+  const winners = (await rank(chat, result.choices, reward, signal, deps.tokenizerPool)).slice(0, n).map((c, index) => ({ ...c, index }));
   const rankedBy = reward ? 'reward' : 'mean_logprob';
   const valueKey = reward ? 'reward' : 'mean_logprob';
   req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };

@@ -8,6 +8,7 @@ import type { ChatMessage } from '../tokenizer/index.ts';
 import type { AppDeps, GenerateModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
+import { checkPromptBytes, encodeChats } from './prompt-tokens.ts';
 import { findModel } from './registry.ts';
 import { type Body, checkCount, has, optBool, optString, parseStreaming } from './validate.ts';
 import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from './tools/index.ts';
@@ -128,8 +129,11 @@ export function parseMessages(v: unknown, max = Infinity): ChatMessage[] {
   });
 }
 
-/** Validates a chat body and renders its prompt. */
-export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
+/**
+ * Validates a chat body and renders its prompt (a prompt that cannot fit is refused before rendering;
+ * a large one is rendered and encoded in the tokenizer pool).
+ */
+export async function parseChatRequest(body: Body, deps: AppDeps): Promise<ChatRequest> {
   const model = findModel(deps, optString(body, 'model'), 'generate');
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
   const messages = parseMessages(body.messages, deps.limits.maxMessages);
@@ -145,12 +149,14 @@ export function parseChatRequest(body: Body, deps: AppDeps): ChatRequest {
   const params = parseGenerationParams(body, model, deps.limits, 'chat');
   const kwargs = body.chat_template_kwargs;
   const useTools = tools.length > 0 && choice.type !== 'none';
-  const promptIds = model.tokenizer.encodeChat(messages, {
+  const templateOptions = {
     addGenerationPrompt: optBool(body, 'add_generation_prompt', true),
     ...(useTools ? { tools } : {}),
     templateKwargs: kwargs && typeof kwargs === 'object' && !Array.isArray(kwargs) ? (kwargs as Record<string, unknown>) : undefined,
-  });
-  const generation = finalizeRequest(params, promptIds, model, deps.limits, 'messages');
+  };
+  checkPromptBytes(model.tokenizer.chatTextMinBytes(messages, templateOptions), model, deps.limits, 'messages', params.requestedMaxTokens);
+  const [promptIds] = await encodeChats(deps.tokenizerPool, model.tokenizer, [messages], templateOptions);
+  const generation = finalizeRequest(params, promptIds!, model, deps.limits, 'messages');
   if (constraint) generation.constraint = constraint;
   return {
     model,

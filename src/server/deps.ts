@@ -9,6 +9,7 @@ import type { RewardEngineStats, ScoreBatchStats, ScoreRequestStats } from '../s
 import type { RequestMetrics } from '../runtime/request-timing.ts';
 import type { Metrics } from './metrics.ts';
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
+import type { TokenizerPool } from '../tokenizer/pool.ts';
 
 /** The engine face the routes use (runtime/engine.ts's Engine satisfies it). */
 export interface EngineLike {
@@ -110,4 +111,9 @@ export interface AppDeps {
   /** pino logger options, or false to log nothing (tests). */
   logger?: boolean | Record<string, unknown>;
   version: string;
+  /**
+   * Encodes and renders large prompts off the HTTP thread; its creator closes it (main.ts on shutdown).
+   * None = every prompt is encoded on the HTTP thread (route tests).
+   */
+  tokenizerPool?: TokenizerPool;
 }

@@ -7,6 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Score } from '../scoring/readout.ts';
+import type { TokenizerPool } from '../tokenizer/index.ts';
 import { parseMessages } from './chat-request.ts';
 import { ChatChunkBuilder, usageOf } from './chat-response.ts';
 import type { RewardModel } from './deps.ts';
@@ -29,7 +30,14 @@ export function rewardContent(s: Score): string {
 }
 
 /** Answers a chat completion request addressed to a reward model. */
-export async function rewardChatCompletion(req: FastifyRequest, reply: FastifyReply, body: Body, model: RewardModel, maxMessages: number) {
+export async function rewardChatCompletion(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  body: Body,
+  model: RewardModel,
+  maxMessages: number,
+  pool?: TokenizerPool,
+) {
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages'`, 'messages');
   const messages = parseMessages(body.messages, maxMessages);
   if (messages.at(-1)?.role !== 'assistant') {
@@ -38,7 +46,7 @@ export async function rewardChatCompletion(req: FastifyRequest, reply: FastifyRe
       'messages',
     );
   }
-  const [ids] = tokenizeConversations(model, [messages], 'messages');
+  const [ids] = await tokenizeConversations(model, [messages], 'messages', pool);
   const [score] = await model.scorer.score([ids!]);
   const content = rewardContent(score!);
   const logprobs = rewardEntries(score!).map(([token, logprob]) => ({ token, logprob, bytes: tokenBytes(token), top_logprobs: [] }));

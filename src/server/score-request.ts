@@ -10,10 +10,11 @@
  * /v1/rerank: {model, query, documents, top_n?, return_documents?} → query as the user turn, each
  *   document as the assistant reply.
  */
-import type { ChatMessage } from '../tokenizer/index.ts';
+import type { ChatMessage, TokenizerPool } from '../tokenizer/index.ts';
 import { parseMessages } from './chat-request.ts';
 import type { AppDeps, RewardModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
+import { checkConversationBytes, encodeChats } from './prompt-tokens.ts';
 import { findModel } from './registry.ts';
 import { type Body, checkCount, has, optBool, optString, checkNumber } from './validate.ts';
 
@@ -26,24 +27,36 @@ export interface ScoreJob {
   form: 'conversation' | 'candidates' | 'pairs';
 }
 
-/** Tokenizes conversations for the reward model, enforcing its length limit (never truncating). */
-export function tokenizeConversations(model: RewardModel, conversations: ChatMessage[][], param: string): number[][] {
-  return conversations.map((c, i) => {
+/**
+ * Tokenizes conversations for the reward model, enforcing its length limit (never truncating): first the
+ * cheap bound on each conversation's text, then, after encoding (in the pool when large), the exact count.
+ */
+export async function tokenizeConversations(
+  model: RewardModel,
+  conversations: ChatMessage[][],
+  param: string,
+  pool?: TokenizerPool,
+): Promise<number[][]> {
+  const options = { addGenerationPrompt: false };
+  const which = (i: number) => (conversations.length > 1 ? `Conversation ${i}` : 'The conversation');
+  conversations.forEach((c, i) => {
     const last = c.at(-1);
     if (!last || last.role !== 'assistant') {
       throw invalidRequest(`The conversation to score must end with an assistant turn`, param);
     }
-    const ids = model.tokenizer.encodeChat(c, { addGenerationPrompt: false });
+    checkConversationBytes(model.tokenizer.chatTextMinBytes(c, options), model, param, which(i));
+  });
+  const items = await encodeChats(pool, model.tokenizer, conversations, options);
+  items.forEach((ids, i) => {
     if (ids.length > model.maxScoreTokens) {
-      const which = conversations.length > 1 ? `Conversation ${i} has` : 'The conversation has';
       throw invalidRequest(
-        `${which} ${ids.length} tokens, more than the reward model '${model.id}' accepts (${model.maxScoreTokens} tokens)`,
+        `${which(i)} has ${ids.length} tokens, more than the reward model '${model.id}' accepts (${model.maxScoreTokens} tokens)`,
         param,
         'context_length_exceeded',
       );
     }
-    return ids;
   });
+  return items;
 }
 
 function stringList(v: unknown, param: string, max: number): string[] {
@@ -73,8 +86,8 @@ const pair = (user: string, assistant: string): ChatMessage[] => [
   { role: 'assistant', content: assistant },
 ];
 
-/** Validates a /v1/score body. */
-export function parseScoreRequest(body: Body, deps: AppDeps): ScoreJob {
+/** Validates a /v1/score body and tokenizes its conversations. */
+export async function parseScoreRequest(body: Body, deps: AppDeps): Promise<ScoreJob> {
   const model = findModel(deps, optString(body, 'model'), 'reward');
   if (has(body, 'text_1') || has(body, 'text_2')) {
     const q = stringList(body.text_1, 'text_1', deps.limits.maxScoreItems);
@@ -83,7 +96,7 @@ export function parseScoreRequest(body: Body, deps: AppDeps): ScoreJob {
       throw invalidRequest(`'text_1' must have one item or as many as 'text_2' (${a.length}), got ${q.length}`, 'text_1');
     }
     const convs = a.map((reply, i) => pair(q.length === 1 ? q[0]! : q[i]!, reply));
-    return { model, items: tokenizeConversations(model, convs, 'text_2'), form: 'pairs' };
+    return { model, items: await tokenizeConversations(model, convs, 'text_2', deps.tokenizerPool), form: 'pairs' };
   }
   if (!has(body, 'messages')) throw invalidRequest(`Missing required parameter: 'messages' (or 'text_1' and 'text_2')`, 'messages');
   const messages = parseMessages(body.messages, deps.limits.maxMessages);
@@ -93,9 +106,9 @@ export function parseScoreRequest(body: Body, deps: AppDeps): ScoreJob {
       throw invalidRequest(`With 'responses', 'messages' is the prompt: it must not end with an assistant turn`, 'messages');
     }
     const convs = replies.map((r) => [...messages, { role: 'assistant', content: r }]);
-    return { model, items: tokenizeConversations(model, convs, 'responses'), form: 'candidates' };
+    return { model, items: await tokenizeConversations(model, convs, 'responses', deps.tokenizerPool), form: 'candidates' };
   }
-  return { model, items: tokenizeConversations(model, [messages], 'messages'), form: 'conversation' };
+  return { model, items: await tokenizeConversations(model, [messages], 'messages', deps.tokenizerPool), form: 'conversation' };
 }
 
 /** A validated /v1/rerank request. */
@@ -107,14 +120,14 @@ export interface RerankJob {
   returnDocuments: boolean;
 }
 
-/** Validates a /v1/rerank body (Cohere / Jina / vLLM shape). */
-export function parseRerankRequest(body: Body, deps: AppDeps): RerankJob {
+/** Validates a /v1/rerank body (Cohere / Jina / vLLM shape) and tokenizes its pairs. */
+export async function parseRerankRequest(body: Body, deps: AppDeps): Promise<RerankJob> {
   const model = findModel(deps, optString(body, 'model'), 'reward');
   const query = optString(body, 'query');
   if (query === undefined) throw invalidRequest(`Missing required parameter: 'query'`, 'query');
   if (!has(body, 'documents')) throw invalidRequest(`Missing required parameter: 'documents'`, 'documents');
   const documents = responseTexts(body.documents, 'documents', deps.limits.maxScoreItems);
   const topN = has(body, 'top_n') ? checkNumber(body.top_n, 'top_n', { integer: true, min: 1 }) : documents.length;
-  const items = tokenizeConversations(model, documents.map((d) => pair(query, d)), 'documents');
+  const items = await tokenizeConversations(model, documents.map((d) => pair(query, d)), 'documents', deps.tokenizerPool);
   return { model, items, documents, topN: Math.min(topN, documents.length), returnDocuments: optBool(body, 'return_documents', true) };
 }

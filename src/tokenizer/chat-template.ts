@@ -95,6 +95,8 @@ export class CompiledChatTemplate {
   readonly source: ChatTemplateSource;
   private readonly main: Template;
   private readonly toolUse: Template | undefined;
+  /** Whether the template used with tools mentions `tools` at all (see {@link rendersTools}). */
+  private readonly toolsMentioned: boolean;
 
   /**
    * @param raw - the template (or named templates); undefined selects {@link DEFAULT_CHAT_TEMPLATE}
@@ -105,11 +107,13 @@ export class CompiledChatTemplate {
     if (raw === undefined) {
       this.source = 'default';
       this.main = parseTemplate(DEFAULT_CHAT_TEMPLATE, 'the default chat template');
+      this.toolsMentioned = mentionsTools(DEFAULT_CHAT_TEMPLATE);
       return;
     }
     this.source = source;
     if (typeof raw === 'string') {
       this.main = parseTemplate(raw, `the chat template in ${source}`);
+      this.toolsMentioned = mentionsTools(raw);
       return;
     }
     const named = new Map(raw.map((t) => [t.name, t.template]));
@@ -118,6 +122,15 @@ export class CompiledChatTemplate {
     this.main = parseTemplate(main, `the default chat template in ${source}`);
     const toolUse = named.get('tool_use');
     if (toolUse !== undefined) this.toolUse = parseTemplate(toolUse, `the tool_use chat template in ${source}`);
+    this.toolsMentioned = mentionsTools(toolUse ?? main);
+  }
+
+  /**
+   * Whether rendering with these options may write the tool definitions: tools are given and the
+   * template used for them mentions `tools` (the default template never does). For length bounds only.
+   */
+  rendersTools(opts: ChatTemplateOptions): boolean {
+    return opts.tools !== undefined && this.toolsMentioned;
   }
 
   /**
@@ -142,6 +155,11 @@ export class CompiledChatTemplate {
       throw new ChatTemplateError(errorMessage(err), { cause: err });
     }
   }
+}
+
+/** Whether a template's source reads a `tools` variable. */
+function mentionsTools(source: string): boolean {
+  return /\btools\b/.test(source);
 }
 
 /** Joins text parts into one string; throws on any other part type. */

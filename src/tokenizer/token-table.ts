@@ -12,7 +12,7 @@
 import type { TextTokenizer } from './tokenizer.ts';
 
 /** The byte-to-unicode alphabet of GPT-2 byte-level BPE, inverted: character → byte. */
-function byteLevelDecoder(): Map<string, number> {
+export function byteLevelDecoder(): Map<string, number> {
   const bytes: number[] = [];
   for (let b = 0x21; b <= 0x7e; b++) bytes.push(b);
   for (let b = 0xa1; b <= 0xac; b++) bytes.push(b);

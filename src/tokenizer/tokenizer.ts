@@ -13,6 +13,7 @@ import {
   type RawChatTemplate,
 } from './chat-template.ts';
 import { TokenizerLoadError, errorMessage } from './errors.ts';
+import { chatTextMinBytes, maxTokenBytes } from './length-bound.ts';
 
 /** Options for {@link TextTokenizer.encode}. */
 export interface EncodeOptions {
@@ -38,6 +39,11 @@ export interface TextTokenizer {
   readonly specialTokenIds: ReadonlySet<number>;
   /** Where the chat template came from (`default` means `DEFAULT_CHAT_TEMPLATE`). */
   readonly chatTemplateSource: ChatTemplateSource;
+  /**
+   * Most bytes of input text one token stands for (Llama 3: 128), or Infinity when this tokenizer admits
+   * no such bound; a text of B bytes has at least ceil(B / maxTokenBytes) tokens (see length-bound.ts).
+   */
+  readonly maxTokenBytes: number;
   /** Text to token ids. Special-token strings in the text (e.g. `<|eot_id|>`) become their ids. */
   encode(text: string, opts?: EncodeOptions): number[];
   /** Token ids to text, without cleanup of tokenization spaces (so text round-trips). Unknown ids are dropped. */
@@ -58,6 +64,26 @@ export interface TextTokenizer {
    * writes (Llama: bos), so it is encoded without adding special tokens again.
    */
   encodeChat(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number[];
+  /**
+   * A lower bound on the UTF-8 bytes of `applyChatTemplate(messages, opts)`, without rendering (the
+   * messages' trimmed texts, plus the tool definitions as JSON when the template writes them).
+   */
+  chatTextMinBytes(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number;
+  /** The files this tokenizer was built from, to build it again in another thread (TokenizerPool). */
+  source(): TokenizerSource;
+}
+
+/**
+ * A tokenizer's files as text: structured-clone-able (a few flat strings), so a worker thread can build
+ * the same tokenizer with {@link createTokenizerFromSource}.
+ */
+export interface TokenizerSource {
+  /** tokenizer.json. */
+  readonly tokenizerJson: string;
+  /** tokenizer_config.json. */
+  readonly config: string;
+  /** chat_template.jinja, when the config has no chat template and the folder has one. */
+  readonly chatTemplateFile?: string;
 }
 
 /** The parts of tokenizer_config.json this layer reads. */
@@ -94,6 +120,7 @@ class HfTextTokenizer implements TextTokenizer {
   readonly bosTokenId: number | undefined;
   readonly eosTokenId: number | undefined;
   readonly specialTokenIds: ReadonlySet<number>;
+  readonly maxTokenBytes: number;
   private readonly bosToken: string;
   private readonly eosToken: string;
 
@@ -101,8 +128,11 @@ class HfTextTokenizer implements TextTokenizer {
     private readonly tok: Tokenizer,
     config: TokenizerConfig,
     private readonly template: CompiledChatTemplate,
+    tokenizerJson: object,
+    private readonly sourceOf: () => TokenizerSource,
   ) {
     const vocab = tok.get_vocab(true);
+    this.maxTokenBytes = maxTokenBytes(tokenizerJson, [...vocab.keys()]);
     let maxId = -1;
     for (const id of vocab.values()) if (id > maxId) maxId = id;
     this.vocabSize = maxId + 1;
@@ -151,6 +181,14 @@ class HfTextTokenizer implements TextTokenizer {
   encodeChat(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number[] {
     return this.encode(this.applyChatTemplate(messages, opts), { addSpecialTokens: false });
   }
+
+  chatTextMinBytes(messages: ReadonlyArray<ChatMessage>, opts: ChatTemplateOptions): number {
+    return chatTextMinBytes(messages, this.template.rendersTools(opts) ? opts.tools : undefined);
+  }
+
+  source(): TokenizerSource {
+    return this.sourceOf();
+  }
 }
 
 /**
@@ -162,6 +200,29 @@ class HfTextTokenizer implements TextTokenizer {
  * @throws ChatTemplateError when the chat template does not parse
  */
 export function createTokenizer(tokenizerJson: object, config: TokenizerConfig, chatTemplateFile?: string): TextTokenizer {
+  let source: TokenizerSource | undefined;
+  const sourceOf = () =>
+    (source ??= {
+      tokenizerJson: JSON.stringify(tokenizerJson),
+      config: JSON.stringify(config),
+      ...(chatTemplateFile !== undefined ? { chatTemplateFile } : {}),
+    });
+  return buildTokenizer(tokenizerJson, config, chatTemplateFile, sourceOf);
+}
+
+/** Builds a tokenizer from its files' text (in a worker thread, from another thread's `source()`). */
+export function createTokenizerFromSource(source: TokenizerSource): TextTokenizer {
+  const json = parseJsonObject(source.tokenizerJson, 'tokenizer.json');
+  const config = parseJsonObject(source.config, 'tokenizer_config.json') as TokenizerConfig;
+  return buildTokenizer(json, config, source.chatTemplateFile, () => source);
+}
+
+function buildTokenizer(
+  tokenizerJson: object,
+  config: TokenizerConfig,
+  chatTemplateFile: string | undefined,
+  sourceOf: () => TokenizerSource,
+): TextTokenizer {
   const template =
     config.chat_template !== undefined && config.chat_template !== null
       ? new CompiledChatTemplate(config.chat_template, 'tokenizer_config.json')
@@ -172,7 +233,7 @@ export function createTokenizer(tokenizerJson: object, config: TokenizerConfig, 
   } catch (err) {
     throw new TokenizerLoadError(`cannot build tokenizer from tokenizer.json: ${errorMessage(err)}`, 'tokenizer.json', { cause: err });
   }
-  return new HfTextTokenizer(tok, config, template);
+  return new HfTextTokenizer(tok, config, template, tokenizerJson, sourceOf);
 }
 
 /** Reads a file, or returns undefined when it does not exist. */
@@ -196,8 +257,11 @@ function parseJsonObject(text: string, path: string): object {
   }
 }
 
-/** Reads the required JSON files of `dir`; a missing one is reported by name (all missing ones at once). */
-async function readRequiredJson(dir: string, names: readonly string[]): Promise<object[]> {
+/**
+ * Reads the required JSON files of `dir`; a missing one is reported by name (all missing ones at once).
+ * Returns each file parsed and as text.
+ */
+async function readRequiredJson(dir: string, names: readonly string[]): Promise<Array<{ json: object; text: string }>> {
   const paths = names.map((name) => join(dir, name));
   const texts = await Promise.all(paths.map(readOptional));
   const missing = names.filter((_, i) => texts[i] === undefined);
@@ -205,7 +269,7 @@ async function readRequiredJson(dir: string, names: readonly string[]): Promise<
     const what = missing.join(' and ');
     throw new TokenizerLoadError(`${what} not found in ${dir}`, join(dir, missing[0]!));
   }
-  return texts.map((text, i) => parseJsonObject(text!, paths[i]!));
+  return texts.map((text, i) => ({ json: parseJsonObject(text!, paths[i]!), text: text! }));
 }
 
 /**
@@ -217,8 +281,14 @@ async function readRequiredJson(dir: string, names: readonly string[]): Promise<
  */
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const [tokenizerJson, config] = await readRequiredJson(dir, ['tokenizer.json', 'tokenizer_config.json']);
-  const tokenizerConfig = config as TokenizerConfig;
+  const tokenizerConfig = config!.json as TokenizerConfig;
   const hasTemplate = tokenizerConfig.chat_template !== undefined && tokenizerConfig.chat_template !== null;
   const jinja = hasTemplate ? undefined : await readOptional(join(dir, 'chat_template.jinja'));
-  return createTokenizer(tokenizerJson, tokenizerConfig, jinja);
+  // The files' text is kept (a few flat strings, cheap for the GC) rather than the parsed objects.
+  const source: TokenizerSource = {
+    tokenizerJson: tokenizerJson!.text,
+    config: config!.text,
+    ...(jinja !== undefined ? { chatTemplateFile: jinja } : {}),
+  };
+  return buildTokenizer(tokenizerJson!.json, tokenizerConfig, jinja, () => source);
 }

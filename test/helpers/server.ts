@@ -8,7 +8,7 @@ import type { WorkerLimits } from '../../src/runtime/limits.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { Metrics } from '../../src/server/metrics.ts';
 import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../../src/server/deps.ts';
-import { loadTokenizer } from '../../src/tokenizer/index.ts';
+import { loadTokenizer, TokenizerPool } from '../../src/tokenizer/index.ts';
 
 /** A real server on an ephemeral loopback port, with real engines. */
 export interface TestServer {
@@ -55,7 +55,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
   const metrics = new Metrics();
   for (const m of models) metrics.attach(m);
-  const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test', metrics });
+  // Large prompts are tokenized off the HTTP thread, as main.ts does (workers start on first use).
+  const tokenizerPool = new TokenizerPool();
+  const app = buildApp({ models, limits, isReady: () => true, logger: false, version: 'test', metrics, tokenizerPool });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   return {
@@ -68,7 +70,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       new OpenAI({ baseURL: `${url}/v1`, apiKey: c.apiKey ?? limits.apiKey ?? 'unused', maxRetries: c.maxRetries ?? 0 }),
     close: async () => {
       await app.close();
-      await Promise.all([...engines, ...scorers].map((e) => e.close()));
+      await Promise.all([...[...engines, ...scorers].map((e) => e.close()), tokenizerPool.close()]);
     },
   };
 }

@@ -14,9 +14,9 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const body = asBody(req.body);
     // A reward model named here answers NVIDIA-API-style: the score of the conversation's last turn.
     const named = typeof body.model === 'string' ? deps.models.find((m) => m.id === body.model) : undefined;
-    if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named, deps.limits.maxMessages);
+    if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named, deps.limits.maxMessages, deps.tokenizerPool);
     if (has(body, 'best_of')) return bestOfCompletion(req, reply, body, deps);
-    const chat = parseChatRequest(body, deps);
+    const chat = await parseChatRequest(body, deps);
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
     // The engine refuses an overloaded request here, before anything is sent: a real 429.
     const events = chat.model.engine.generate(chat.generation, signal);

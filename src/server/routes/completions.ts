@@ -10,7 +10,7 @@ import { asBody } from '../validate.ts';
 /** POST /v1/completions (legacy text completions, several prompts per request allowed). */
 export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post('/v1/completions', async (req, reply) => {
-    const c = parseCompletionRequest(asBody(req.body), deps);
+    const c = await parseCompletionRequest(asBody(req.body), deps);
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
     const streams: AsyncIterable<GenerationEvent>[] = [];
     const local = new AbortController();

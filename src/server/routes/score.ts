@@ -13,7 +13,7 @@ const usage = (items: number[][]) => {
 /** POST /v1/score and POST /v1/rerank: reward scores of conversations that end with an assistant turn. */
 export function registerScoreRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post('/v1/score', async (req, reply) => {
-    const job = parseScoreRequest(asBody(req.body), deps);
+    const job = await parseScoreRequest(asBody(req.body), deps);
     const scores = await job.model.scorer.score(job.items, connectionSignal(reply, 0).signal);
     const ranks = job.form === 'candidates' ? rankScores(scores.map((s) => s.score)) : undefined;
     req.usage = { promptTokens: usage(job.items).prompt_tokens, completionTokens: 0 };
@@ -37,7 +37,7 @@ export function registerScoreRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.post('/v1/rerank', async (req, reply) => {
-    const job = parseRerankRequest(asBody(req.body), deps);
+    const job = await parseRerankRequest(asBody(req.body), deps);
     const scores = await job.model.scorer.score(job.items, connectionSignal(reply, 0).signal);
     const ranked = rankScores(scores.map((s) => s.score)).slice(0, job.topN);
     req.usage = { promptTokens: usage(job.items).prompt_tokens, completionTokens: 0 };
