@@ -2,7 +2,7 @@
  * The Hugging Face hub cache, laid out as Python's huggingface_hub lays it out, so that both share it:
  *
  * ```
- * <root>/models--{org}--{name}/
+ * <root>/models--{org}--{name}/     (datasets: datasets--{org}--{name}/, same inside)
  *   blobs/<etag>                  file contents; etag = sha256 (LFS files) or git blob sha1 (others)
  *   blobs/<etag>.incomplete       a download in progress (resumed with an HTTP Range request)
  *   snapshots/<commit>/<path>     symlinks to ../../blobs/<etag> (copies where symlinks fail)
@@ -17,6 +17,16 @@ import { copyFile, lstat, mkdir, rm, symlink, writeFile } from 'node:fs/promises
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { PullError } from './errors.ts';
+
+/** The kinds of hub repo pull() handles; the cache folder and API paths depend on it. */
+export type RepoType = 'model' | 'dataset';
+
+export const REPO_TYPES: readonly RepoType[] = ['model', 'dataset'];
+
+/** `models--org--name` or `datasets--org--name`, as Python's huggingface_hub names a repo's cache folder. */
+export function repoFolderName(repo: string, repoType: RepoType = 'model'): string {
+  return `${repoType}s--${repo.split('/').join('--')}`;
+}
 
 /** A 40-hex git commit hash. */
 export const COMMIT_RE = /^[0-9a-f]{40}$/;
@@ -48,9 +58,9 @@ export function hubCacheRoot(env: NodeJS.ProcessEnv = process.env, override?: st
   return resolve(cwd, xdg ? expandHome(xdg) : join(homedir(), '.cache'), 'huggingface', 'hub');
 }
 
-/** The folder of one model repo in the cache: `<root>/models--org--name`. */
-export function repoCacheDir(cacheRoot: string, repo: string): string {
-  return join(cacheRoot, `models--${repo.split('/').join('--')}`);
+/** The folder of one repo in the cache: `<root>/models--org--name` (datasets: `<root>/datasets--org--name`). */
+export function repoCacheDir(cacheRoot: string, repo: string, repoType: RepoType = 'model'): string {
+  return join(cacheRoot, repoFolderName(repo, repoType));
 }
 
 /** The commit a revision points to in the cache (a commit hash is its own), or undefined. */
@@ -74,8 +84,8 @@ export async function writeRef(repoDir: string, revision: string, commit: string
  * The snapshot folder of `repo` at `revision` in the cache, when present (refs/<revision> → commit →
  * snapshots/<commit>). Reads the file system only; never reaches the network.
  */
-export function cachedSnapshot(cacheRoot: string, repo: string, revision = 'main'): string | undefined {
-  const repoDir = repoCacheDir(cacheRoot, repo);
+export function cachedSnapshot(cacheRoot: string, repo: string, revision = 'main', repoType: RepoType = 'model'): string | undefined {
+  const repoDir = repoCacheDir(cacheRoot, repo, repoType);
   const commit = readRef(repoDir, revision);
   if (!commit) return undefined;
   const dir = join(repoDir, 'snapshots', commit);
@@ -123,8 +133,8 @@ function processAlive(pid: number): boolean {
  * @returns the release function
  * @throws PullError('locked') while another live process holds it
  */
-export function lockBlob(cacheRoot: string, repo: string, etag: string): () => void {
-  const lockPath = join(cacheRoot, '.locks', `models--${repo.split('/').join('--')}`, `${etag}.node-pull.lock`);
+export function lockBlob(cacheRoot: string, repo: string, etag: string, repoType: RepoType = 'model'): () => void {
+  const lockPath = join(cacheRoot, '.locks', repoFolderName(repo, repoType), `${etag}.node-pull.lock`);
   // Synchronous, so the lock is held before any async work starts.
   mkdirSync(dirname(lockPath), { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {

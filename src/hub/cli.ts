@@ -7,27 +7,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hubCacheRoot } from './cache.ts';
+import { hubCacheRoot, REPO_TYPES, type RepoType } from './cache.ts';
 import { formatBytes, PullError } from './errors.ts';
 import { ProgressBar, SILENT_PROGRESS, type ProgressOut } from './progress.ts';
 import { DEFAULT_HUB_URL, pull, type PullResult } from './pull.ts';
 
 export const PULL_HELP = `Usage: npm run pull -- <org/name> [options]     (or: npm start -- pull <org/name> [options])
 
-Downloads a model from the Hugging Face Hub into the hub cache shared with Python tools
-(models--org--name/{blobs,snapshots,refs}). Partial files are resumed; every file is checked
-against the hub's size and sha256 (LFS) or git hash. Serve it with: npm start -- --model <org/name>
+Downloads a model (or, with --repo-type dataset, a dataset) from the Hugging Face Hub into the hub
+cache shared with Python tools (models--org--name/ or datasets--org--name/, each {blobs,snapshots,refs}).
+Partial files are resumed; every file is checked against the hub's size and sha256 (LFS) or git hash.
+Serve a model with: npm start -- --model <org/name>
 
 Options:
+  --repo-type <TYPE>   model or dataset [default: model]
   --revision <REV>     branch, tag or commit hash [default: main]
   --include <GLOB>     only files matching GLOB (repeatable; '*' also matches '/'), e.g. 'onnx/model_q4*';
-                       the root *.json, *.jinja and tokenizer.model files always come along
+                       for a model the root *.json, *.jinja and tokenizer.model files always come along
   --cache-dir <DIR>    cache root [default: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub]
   --retries <N>        resumes per file after a dropped connection [default: 5]
   --quiet              no progress output
   --help               print this help
 
-Environment: HF_TOKEN (access token for gated or private models; else the token file that
+Environment: HF_TOKEN (access token for gated or private repos; else the token file that
 \`huggingface-cli login\` writes), HF_ENDPOINT (hub address) [default: ${DEFAULT_HUB_URL}]
 `;
 
@@ -57,7 +59,7 @@ export interface CliIo {
 function summary(r: PullResult): string {
   const count = (s: string) => r.files.filter((f) => f.status === s).length;
   const parts = [`${count('downloaded')} downloaded`, `${count('resumed')} resumed`, `${count('cached')} already cached`];
-  return `pulled ${r.repo}@${r.revision} (commit ${r.commit}): ${r.files.length} files, ${parts.join(', ')}, ${formatBytes(r.downloadedBytes)} received\n`;
+  return `pulled ${r.repoType === 'model' ? '' : `${r.repoType} `}${r.repo}@${r.revision} (commit ${r.commit}): ${r.files.length} files, ${parts.join(', ')}, ${formatBytes(r.downloadedBytes)} received\n`;
 }
 
 /**
@@ -78,6 +80,7 @@ export async function runPullCli(
       strict: true,
       options: {
         revision: { type: 'string' },
+        'repo-type': { type: 'string' },
         include: { type: 'string', multiple: true },
         'cache-dir': { type: 'string' },
         retries: { type: 'string' },
@@ -93,8 +96,13 @@ export async function runPullCli(
     io.stdout.write(PULL_HELP);
     return 0;
   }
+  const repoType = (values['repo-type'] ?? 'model') as RepoType;
+  if (!REPO_TYPES.includes(repoType)) {
+    io.stderr.write(`error: --repo-type must be ${REPO_TYPES.join(' or ')}, got '${String(values['repo-type'])}'\n`);
+    return 2;
+  }
   if (positionals.length !== 1) {
-    io.stderr.write(`error: give exactly one model id (org/name)\n\n${PULL_HELP}`);
+    io.stderr.write(`error: give exactly one ${repoType} id (org/name)\n\n${PULL_HELP}`);
     return 2;
   }
   const retries = values.retries === undefined ? 5 : Number(values.retries);
@@ -105,9 +113,10 @@ export async function runPullCli(
   const cacheDir = hubCacheRoot(env, values['cache-dir'] as string | undefined);
   const progress = values.quiet ? SILENT_PROGRESS : new ProgressBar(io.stderr);
   try {
-    io.stderr.write(`pulling ${positionals[0]} from ${hubUrlFromEnv(env)} into ${cacheDir}\n`);
+    io.stderr.write(`pulling ${repoType === 'model' ? '' : `${repoType} `}${positionals[0]} from ${hubUrlFromEnv(env)} into ${cacheDir}\n`);
     const result = await pull({
       repo: positionals[0]!,
+      repoType,
       revision: values.revision as string | undefined,
       include: values.include as string[] | undefined,
       cacheDir,

@@ -3,6 +3,7 @@
  * HubApiError (from @huggingface/hub) and file-system errors are mapped here, nowhere else.
  */
 import { HubApiError } from '@huggingface/hub';
+import type { RepoType } from './cache.ts';
 
 /** What went wrong, for callers that branch on it (the CLI's exit code, tests). */
 export type PullErrorKind =
@@ -38,6 +39,13 @@ export interface HubErrorContext {
   errorCodes: Map<string, string>;
   /** The file being fetched, when the error came from a file request. */
   path?: string;
+  /** 'model' (default) or 'dataset': words the messages and the repo's page address. */
+  repoType?: RepoType;
+}
+
+/** The repo's page on the hub: `{hub}/org/name` for a model, `{hub}/datasets/org/name` for a dataset. */
+export function repoPage(hubUrl: string, repo: string, repoType: RepoType = 'model'): string {
+  return `${hubUrl}/${repoType === 'model' ? '' : `${repoType}s/`}${repo}`;
 }
 
 /** Maps an error thrown by @huggingface/hub (or fetch) to a PullError; other errors pass through. */
@@ -55,7 +63,8 @@ export function hubError(err: unknown, ctx: HubErrorContext): unknown {
     return err;
   }
   const code = ctx.errorCodes.get(err.url) ?? '';
-  const page = `${ctx.hubUrl}/${ctx.repo}`;
+  const kind = ctx.repoType ?? 'model';
+  const page = repoPage(ctx.hubUrl, ctx.repo, kind);
   const what = ctx.path ? `${ctx.path} in ${ctx.repo}` : ctx.repo;
   switch (err.statusCode) {
     case 404:
@@ -65,7 +74,7 @@ export function hubError(err: unknown, ctx: HubErrorContext): unknown {
       if (code === 'EntryNotFound') return new PullError('not_found', `${what} was not found (HTTP 404)`, { cause: err });
       return new PullError(
         'not_found',
-        `model ${ctx.repo} was not found on ${ctx.hubUrl} (HTTP 404): check the name (org/name, as on its page)`,
+        `${kind} ${ctx.repo} was not found on ${ctx.hubUrl} (HTTP 404): check the name (org/name, as on its page)`,
         { cause: err },
       );
     case 401:
@@ -89,7 +98,7 @@ export function hubError(err: unknown, ctx: HubErrorContext): unknown {
     case 403:
       return new PullError(
         'forbidden',
-        `HF_TOKEN has no access to ${what} (HTTP 403): for a gated model, request access at ${page}; ` +
+        `HF_TOKEN has no access to ${what} (HTTP 403): for a gated ${kind}, request access at ${page}; ` +
           `for a fine-grained token, give it read access to this repository`,
         { cause: err },
       );

@@ -1,7 +1,12 @@
 /**
- * pull(): one model repo from the Hugging Face Hub into the shared hub cache (layout in cache.ts).
+ * pull(): one model or dataset repo from the Hugging Face Hub into the shared hub cache (layout in cache.ts).
  *
- * Steps: modelInfo (revision → commit, gated?) → listFiles (every file of that commit with its size and
+ * Hub paths, as Python's huggingface_hub uses them (a dataset's have a `datasets` segment):
+ *   model:   /api/models/{id}/revision/{rev}    /api/models/{id}/tree/{rev}    /{id}/resolve/{rev}/{path}
+ *   dataset: /api/datasets/{id}/revision/{rev}  /api/datasets/{id}/tree/{rev}  /datasets/{id}/resolve/{rev}/{path}
+ * and the cache folder is `models--org--name` or `datasets--org--name`.
+ *
+ * Steps: modelInfo / datasetInfo (revision → commit, gated?) → listFiles (every file of that commit with its size and
  * hash) → select (--include) → free-space check → for each file not yet in `blobs/`: fileDownloadInfo
  * (where to GET it, its size) then downloadBlob (Range resume, sha256 / git-sha1 check) → link it into
  * `snapshots/<commit>/` → write `refs/<revision>` last.
@@ -11,13 +16,13 @@
  * into bare strings and does not check that a ranged request got a 206 from the right offset, and
  * snapshotDownload() has no resume, no progress and no verification — all needed here.
  */
-import { fileDownloadInfo, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
+import { datasetInfo, fileDownloadInfo, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { existsSync } from 'node:fs';
 import { mkdir, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { COMMIT_RE, isHubRepoId, linkBlob, lockBlob, repoCacheDir, writeRef } from './cache.ts';
+import { COMMIT_RE, isHubRepoId, linkBlob, lockBlob, REPO_TYPES, repoCacheDir, writeRef, type RepoType } from './cache.ts';
 import { downloadBlob, type ExpectedBlob } from './download.ts';
-import { diskFullError, errorCode, hubError, PullError, type HubErrorContext } from './errors.ts';
+import { diskFullError, errorCode, hubError, PullError, repoPage, type HubErrorContext } from './errors.ts';
 import { SILENT_PROGRESS, type PullProgress } from './progress.ts';
 
 /** The public hub (HF_ENDPOINT overrides it). */
@@ -26,9 +31,11 @@ export const DEFAULT_HUB_URL = 'https://huggingface.co';
 export interface PullOptions {
   /** org/name */
   repo: string;
+  /** 'model' (default) or 'dataset'. */
+  repoType?: RepoType;
   /** Branch, tag or commit; default 'main'. */
   revision?: string;
-  /** fnmatch-style patterns (`*` also matches '/'); when given, only matching files (plus root metadata). */
+  /** fnmatch-style patterns (`*` also matches '/'); when given, only matching files (plus a model's root metadata). */
   include?: string[];
   /** Cache root (see hubCacheRoot()). */
   cacheDir: string;
@@ -62,6 +69,7 @@ export interface PulledFile {
 
 export interface PullResult {
   repo: string;
+  repoType: RepoType;
   revision: string;
   commit: string;
   /** snapshots/<commit>: the folder to serve. */
@@ -71,7 +79,7 @@ export interface PullResult {
   downloadedBytes: number;
 }
 
-/** Root files that come along with any --include selection: the model cannot load without them. */
+/** Root files that come along with any --include selection of a model: it cannot load without them (datasets: none). */
 const ROOT_METADATA = [/\.json$/, /\.jinja$/, /^tokenizer\.model$/];
 
 /** fnmatch → RegExp: `*` any run (slashes too, as Python's fnmatch), `?` one character, `[...]` a class. */
@@ -92,10 +100,13 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-/** Whether a repo file is selected by the include patterns (none: every file). */
-export function selectedByInclude(path: string, include: readonly string[] | undefined): boolean {
+/**
+ * Whether a repo file is selected by the include patterns (none: every file). A model's root metadata
+ * always comes along; a dataset's root *.json may be data, so a dataset takes only what matches.
+ */
+export function selectedByInclude(path: string, include: readonly string[] | undefined, repoType: RepoType = 'model'): boolean {
   if (!include || include.length === 0) return true;
-  if (!path.includes('/') && ROOT_METADATA.some((r) => r.test(path))) return true;
+  if (repoType === 'model' && !path.includes('/') && ROOT_METADATA.some((r) => r.test(path))) return true;
   return include.some((g) => globToRegExp(g).test(path));
 }
 
@@ -142,35 +153,44 @@ function trackingFetch(base: typeof fetch, codes: Map<string, string>): typeof f
   };
 }
 
-function validate(opts: PullOptions): { revision: string } {
+function validate(opts: PullOptions): { revision: string; repoType: RepoType } {
+  const repoType = opts.repoType ?? 'model';
+  if (!REPO_TYPES.includes(repoType)) {
+    throw new PullError('bad_input', `'${String(repoType)}' is not a repo type: give ${REPO_TYPES.join(' or ')}`);
+  }
   if (!isHubRepoId(opts.repo)) {
-    throw new PullError('bad_input', `'${opts.repo}' is not a model id: expected org/name, e.g. nvidia/Llama-3.1-Nemotron-70B-Instruct-HF`);
+    const example = repoType === 'dataset' ? 'allenai/reward-bench' : 'nvidia/Llama-3.1-Nemotron-70B-Instruct-HF';
+    throw new PullError('bad_input', `'${opts.repo}' is not a ${repoType} id: expected org/name, e.g. ${example}`);
   }
   const revision = opts.revision ?? 'main';
   if (!/^[\w.\-/]+$/.test(revision) || revision.split('/').some((p) => p === '..' || p === '')) {
     throw new PullError('bad_input', `'${revision}' is not a revision: give a branch, tag or commit hash`);
   }
-  return { revision };
+  return { revision, repoType };
 }
 
 /** Asks the hub which commit `revision` is and lists that commit's files. */
 async function listCommit(
   opts: PullOptions,
   revision: string,
+  repoType: RepoType,
   common: { hubUrl: string; accessToken?: string; fetch: typeof fetch },
 ): Promise<{ commit: string; entries: ListFileEntry[] }> {
-  const info = await modelInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] });
+  const info: { sha?: string; gated?: unknown } =
+    repoType === 'dataset'
+      ? await datasetInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] })
+      : await modelInfo({ ...common, name: opts.repo, revision, additionalFields: ['sha'] });
   if (!info.sha || !COMMIT_RE.test(info.sha)) throw new PullError('hub', `${common.hubUrl} gave no commit hash for ${opts.repo}@${revision}`);
   // Gated models list their files to anyone; only downloads need the token. Say so before downloading.
   if (info.gated && !opts.token) {
     throw new PullError(
       'auth_required',
-      `${opts.repo} is gated: accept its conditions at ${common.hubUrl}/${opts.repo}, then set HF_TOKEN to an access token ` +
+      `${opts.repo} is gated: accept its conditions at ${repoPage(common.hubUrl, opts.repo, repoType)}, then set HF_TOKEN to an access token ` +
         `of that account (https://huggingface.co/settings/tokens) and run the pull again`,
     );
   }
   const entries: ListFileEntry[] = [];
-  for await (const e of listFiles({ ...common, repo: { type: 'model', name: opts.repo }, recursive: true, revision: info.sha })) {
+  for await (const e of listFiles({ ...common, repo: { type: repoType, name: opts.repo }, recursive: true, revision: info.sha })) {
     if (e.type === 'file') entries.push(e);
   }
   return { commit: info.sha, entries };
@@ -219,6 +239,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
 /** What every hub call of one pull shares. */
 interface PullContext {
   opts: PullOptions;
+  repoType: RepoType;
   commit: string;
   common: { hubUrl: string; accessToken?: string; fetch: typeof fetch };
   errors: HubErrorContext;
@@ -226,9 +247,9 @@ interface PullContext {
 }
 
 /** The listed files --include selects; an include that matches nothing is an error, not an empty model. */
-function selectEntries(all: ListFileEntry[], opts: PullOptions, revision: string): ListFileEntry[] {
+function selectEntries(all: ListFileEntry[], opts: PullOptions, revision: string, repoType: RepoType): ListFileEntry[] {
   const include = opts.include ?? [];
-  const entries = all.filter((e) => selectedByInclude(e.path, include));
+  const entries = all.filter((e) => selectedByInclude(e.path, include, repoType));
   const matched = include.length === 0 || all.some((e) => include.some((g) => globToRegExp(g).test(e.path)));
   if (entries.length === 0 || !matched) {
     throw new PullError('not_found', `no file of ${opts.repo}@${revision} matches --include ${include.join(' ')}`);
@@ -241,9 +262,9 @@ async function fetchPlanned(p: PlannedFile, c: PullContext): Promise<PulledFile>
   const { expected } = p;
   const file: PulledFile = { path: expected.path, size: expected.size, etag: expected.hash, status: 'cached', rangeRequests: 0, receivedBytes: 0 };
   if (!p.complete) {
-    const release = lockBlob(c.opts.cacheDir, c.opts.repo, expected.hash);
+    const release = lockBlob(c.opts.cacheDir, c.opts.repo, expected.hash, c.repoType);
     try {
-      const url = await downloadUrl(expected, c.commit, { ...c.common, repo: c.opts.repo }, c.errors);
+      const url = await downloadUrl(expected, c.commit, c.repoType, { ...c.common, repo: c.opts.repo }, c.errors);
       const outcome = await downloadBlob({
         expected,
         blobPath: p.blobPath,
@@ -270,29 +291,29 @@ async function fetchPlanned(p: PlannedFile, c: PullContext): Promise<PulledFile>
 }
 
 async function pullInto(opts: PullOptions): Promise<PullResult> {
-  const { revision } = validate(opts);
+  const { revision, repoType } = validate(opts);
   const hubUrl = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, '');
   const codes = new Map<string, string>();
   const common = { hubUrl, accessToken: opts.token, fetch: trackingFetch(opts.fetch ?? fetch, codes) };
-  const errors: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes };
-  const repoDir = repoCacheDir(opts.cacheDir, opts.repo);
+  const errors: HubErrorContext = { repo: opts.repo, revision, hubUrl, hasToken: !!opts.token, errorCodes: codes, repoType };
+  const repoDir = repoCacheDir(opts.cacheDir, opts.repo, repoType);
 
   let listed: { commit: string; entries: ListFileEntry[] };
   try {
-    listed = await listCommit(opts, revision, common);
+    listed = await listCommit(opts, revision, repoType, common);
   } catch (err) {
     throw hubError(err, errors);
   }
   const { commit } = listed;
   const snapshotDir = join(repoDir, 'snapshots', commit);
-  const plan = await planFiles(selectEntries(listed.entries, opts, revision), repoDir, snapshotDir);
+  const plan = await planFiles(selectEntries(listed.entries, opts, revision, repoType), repoDir, snapshotDir);
   const total = plan.reduce((n, p) => n + p.expected.size, 0);
   const present = plan.reduce((n, p) => n + (p.complete ? p.expected.size : p.partial), 0);
   const free = await (opts.freeBytes ?? defaultFreeBytes)(repoDir);
   if (free !== undefined && total - present > free) throw diskFullError(repoDir, total - present, free);
 
   await mkdir(join(repoDir, 'blobs'), { recursive: true });
-  const c: PullContext = { opts, commit, common, errors, progress: opts.progress ?? SILENT_PROGRESS };
+  const c: PullContext = { opts, repoType, commit, common, errors, progress: opts.progress ?? SILENT_PROGRESS };
   c.progress.start(total, present, plan.length);
   const files: PulledFile[] = [];
   try {
@@ -303,7 +324,7 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
   // Last, so that a ref in the cache always names a complete snapshot.
   await writeRef(repoDir, revision, commit);
   const downloadedBytes = files.reduce((n, f) => n + f.receivedBytes, 0);
-  return { repo: opts.repo, revision, commit, snapshotDir, files, downloadedBytes };
+  return { repo: opts.repo, repoType, revision, commit, snapshotDir, files, downloadedBytes };
 }
 
 /**
@@ -314,13 +335,15 @@ async function pullInto(opts: PullOptions): Promise<PullResult> {
 async function downloadUrl(
   expected: ExpectedBlob,
   commit: string,
+  repoType: RepoType,
   common: { repo: string; hubUrl: string; accessToken?: string; fetch: typeof fetch },
   ctx: HubErrorContext,
 ): Promise<string> {
-  const resolveUrl = `${common.hubUrl}/${common.repo}/resolve/${commit}/${expected.path.split('/').map(encodeURIComponent).join('/')}`;
+  // Models: {hub}/{id}/resolve/…; datasets: {hub}/datasets/{id}/resolve/… (as fileDownloadInfo builds it).
+  const resolveUrl = `${repoPage(common.hubUrl, common.repo, repoType)}/resolve/${commit}/${expected.path.split('/').map(encodeURIComponent).join('/')}`;
   // An empty file has no byte 0 to probe; its hash is checked all the same.
   if (expected.size === 0) return resolveUrl;
-  const info = await fileDownloadInfo({ ...common, repo: { type: 'model', name: common.repo }, path: expected.path, revision: commit });
+  const info = await fileDownloadInfo({ ...common, repo: { type: repoType, name: common.repo }, path: expected.path, revision: commit });
   if (!info) throw new PullError('not_found', `${expected.path} is listed in ${ctx.repo} but cannot be downloaded (HTTP 404)`);
   if (info.size !== expected.size) {
     throw new PullError('integrity', `${expected.path}: the hub lists ${expected.size} bytes but serves ${info.size}`);

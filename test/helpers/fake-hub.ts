@@ -10,6 +10,11 @@
  *   LFS files get a 302 to /cdn/{sha256} with X-Linked-ETag / X-Linked-Size, as the hub redirects to its CDN.
  * - GET|HEAD /cdn/{sha256}                                      LFS bytes, Range supported
  *
+ * Dataset repos (addRepo(id, files, { repoType: 'dataset' })) answer at the dataset paths instead, as the
+ * hub does: /api/datasets/{org}/{name}/revision/{rev}, /api/datasets/{org}/{name}/tree/{rev} and
+ * /datasets/{org}/{name}/resolve/{rev}/{path}; asked for at the model paths they are not found, and
+ * the reverse. Fault helpers (dropConnection, corrupt) name a dataset repo `datasets/{org}/{name}`.
+ *
  * Errors are answered as the hub answers them: 404 with X-Error-Code RepoNotFound / RevisionNotFound /
  * EntryNotFound; a private repo without a good token: 401 RepoNotFound; a gated repo's files without a
  * token: 401 GatedRepo, with a token not granted access: 403 GatedRepo (its info and tree stay public).
@@ -34,6 +39,7 @@ export interface FakeFile {
 
 export interface FakeRepo {
   id: string;
+  repoType: 'model' | 'dataset';
   commit: string;
   files: Map<string, FakeFile>;
   gated: boolean;
@@ -50,8 +56,15 @@ export interface RecordedRequest {
 export interface FakeRepoOptions {
   gated?: boolean;
   private?: boolean;
-  /** Files at least this big (and every .onnx / .onnx_data / .data file) are LFS files. Default 1 MiB. */
+  /** Files at least this big (and every .onnx / .onnx_data / .data / .parquet file) are LFS files. Default 1 MiB. */
   lfsMinBytes?: number;
+  /** 'model' (default) or 'dataset': which API and download paths serve it. */
+  repoType?: 'model' | 'dataset';
+}
+
+/** Key of a repo in the fake: `org/name` for a model, `datasets/org/name` for a dataset. */
+export function fakeRepoKey(id: string, repoType: 'model' | 'dataset' = 'model'): string {
+  return repoType === 'model' ? id : `datasets/${id}`;
 }
 
 export function gitBlobSha1(content: Buffer): string {
@@ -97,14 +110,16 @@ export class FakeHub {
     const map = new Map<string, FakeFile>();
     const commitHash = createHash('sha1').update(id);
     for (const [path, content] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const lfs = content.length >= lfsMin || /\.(onnx|onnx_data|data)$/.test(path);
+      const lfs = content.length >= lfsMin || /\.(onnx|onnx_data|data|parquet)$/.test(path);
       const sha = sha256(content);
       const stored = lfs ? Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${content.length}\n`) : content;
       map.set(path, { content, lfs, sha256: sha, gitOid: gitBlobSha1(stored) });
       commitHash.update(path).update(sha);
     }
-    const repo: FakeRepo = { id, commit: commitHash.digest('hex'), files: map, gated: !!opts.gated, private: !!opts.private };
-    this.repos.set(id, repo);
+    const repoType = opts.repoType ?? 'model';
+    if (repoType === 'dataset') commitHash.update('dataset');
+    const repo: FakeRepo = { id, repoType, commit: commitHash.digest('hex'), files: map, gated: !!opts.gated, private: !!opts.private };
+    this.repos.set(fakeRepoKey(id, repoType), repo);
     return repo;
   }
 
@@ -116,6 +131,11 @@ export class FakeHub {
   /** Serves `path` with its first byte flipped (the listing keeps the true hash). */
   corrupt(repo: string, path: string): void {
     this.corrupted.add(`${repo}/${path}`);
+  }
+
+  /** Serves `path` with its true bytes again after corrupt(). */
+  uncorrupt(repo: string, path: string): void {
+    this.corrupted.delete(`${repo}/${path}`);
   }
 
   async start(): Promise<void> {
@@ -139,8 +159,12 @@ export class FakeHub {
     this.requests.push({ method: req.method ?? 'GET', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization });
     const parts = u.pathname.split('/').slice(1).map(decodeURIComponent);
     try {
-      if (parts[0] === 'api' && parts[1] === 'models') return this.api(parts.slice(2), u, req, res);
+      if (parts[0] === 'api' && parts[1] === 'models') return this.api('model', parts.slice(2), u, req, res);
+      if (parts[0] === 'api' && parts[1] === 'datasets') return this.api('dataset', parts.slice(2), u, req, res);
       if (parts[0] === 'cdn') return this.cdn(parts[1] ?? '', req, res);
+      if (parts[0] === 'datasets' && parts[3] === 'resolve') {
+        return this.resolveFile(`datasets/${parts[1]}/${parts[2]}`, parts[4] ?? '', parts.slice(5).join('/'), req, res);
+      }
       if (parts[2] === 'resolve') return this.resolveFile(`${parts[0]}/${parts[1]}`, parts[3] ?? '', parts.slice(4).join('/'), req, res);
       return fail(res, 404, 'Not found', 'EntryNotFound');
     } catch (err) {
@@ -153,9 +177,11 @@ export class FakeHub {
     return m?.[1];
   }
 
-  /** The repo, or undefined after answering the error the hub gives. `files`: a download (gating applies). */
-  private access(id: string, req: IncomingMessage, res: ServerResponse, files: boolean): FakeRepo | undefined {
-    const repo = this.repos.get(id);
+  /** The repo (by fakeRepoKey), or undefined after answering the error the hub gives. `files`: a download (gating applies). */
+  private access(key: string, req: IncomingMessage, res: ServerResponse, files: boolean): FakeRepo | undefined {
+    const repo = this.repos.get(key);
+    const id = repo?.id ?? key;
+    const kind = repo?.repoType ?? 'model';
     const token = this.token(req);
     if (token !== undefined && !this.tokens.has(token)) return void fail(res, 401, 'Invalid credentials in Authorization header');
     if (!repo || (repo.private && token === undefined)) {
@@ -163,8 +189,8 @@ export class FakeHub {
       return void (token === undefined ? fail(res, 401, 'Repository not found', 'RepoNotFound') : fail(res, 404, 'Repository not found', 'RepoNotFound'));
     }
     if (repo.gated && files) {
-      if (token === undefined) return void fail(res, 401, `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`, 'GatedRepo');
-      if (!this.granted.has(token)) return void fail(res, 403, `Access to model ${id} is restricted and you are not in the authorized list.`, 'GatedRepo');
+      if (token === undefined) return void fail(res, 401, `Access to ${kind} ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`, 'GatedRepo');
+      if (!this.granted.has(token)) return void fail(res, 403, `Access to ${kind} ${id} is restricted and you are not in the authorized list.`, 'GatedRepo');
     }
     return repo;
   }
@@ -173,16 +199,16 @@ export class FakeHub {
     return rev === 'main' || rev === 'HEAD' || rev === repo.commit;
   }
 
-  private api(parts: string[], u: URL, req: IncomingMessage, res: ServerResponse): void {
+  private api(repoType: 'model' | 'dataset', parts: string[], u: URL, req: IncomingMessage, res: ServerResponse): void {
     const id = `${parts[0]}/${parts[1]}`;
-    const repo = this.access(id, req, res, false);
+    const repo = this.access(fakeRepoKey(id, repoType), req, res, false);
     if (!repo) return;
     const rev = parts[3] ?? '';
     if (!this.revisionOk(repo, rev)) return fail(res, 404, `Invalid rev id: ${rev}`, 'RevisionNotFound');
     if (parts[2] === 'revision') {
       return json(res, 200, {
         _id: `id-${repo.commit.slice(0, 8)}`, id, private: repo.private, gated: repo.gated ? 'auto' : false,
-        pipeline_tag: 'text-generation', downloads: 0, likes: 0, lastModified: '2025-01-01T00:00:00.000Z', sha: repo.commit,
+        ...(repoType === 'model' ? { pipeline_tag: 'text-generation' } : {}), downloads: 0, likes: 0, lastModified: '2025-01-01T00:00:00.000Z', sha: repo.commit,
       });
     }
     if (parts[2] !== 'tree') return fail(res, 404, 'Not found');
