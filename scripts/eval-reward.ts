@@ -12,14 +12,17 @@
  * Exit status: 0 done (rows the server refused, e.g. too long, are counted as errors and left out of the
  * accuracy), 1 the server or model failed, 2 bad arguments or data.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CachedDatasetError, resolveCachedDataset } from '../src/hub/dataset.ts';
 import { formatDuration } from '../src/hub/progress.ts';
+import { readEvalData, type EvalData } from '../src/scoring/eval-data.ts';
+import { formatTextReport, markdownReport, type ReferenceScores } from '../src/scoring/eval-report.ts';
 import { RewardEngine } from '../src/scoring/reward-engine.ts';
-import { EvalDataError, decide, formatSummaryTable, readRewardRows, scoreRequestFor, summarize } from '../src/scoring/eval.ts';
-import type { RewardRow, RowResult } from '../src/scoring/eval.ts';
+import { buildTask, EVAL_FORMATS, EvalDataError, summarizeTask } from '../src/scoring/eval.ts';
+import type { EvalFormat, EvalItem, FormatSummary, ItemOutcome } from '../src/scoring/eval.ts';
 import { DEFAULT_SERVER_LIMITS, type AppDeps, type RewardModel } from '../src/server/deps.ts';
 import { ApiError } from '../src/server/errors.ts';
 import { parseScoreRequest } from '../src/server/score-request.ts';
@@ -27,16 +30,21 @@ import { loadTokenizer } from '../src/tokenizer/index.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const USAGE = `usage: npm run eval:reward -- --data FILE.jsonl [options]
+const USAGE = `usage: npm run eval:reward -- (--data FILE | --dataset ORG/NAME) [options]
 
-  --data FILE              JSON Lines: {"prompt", "chosen", "rejected", "subset"?, "id"?} per line (required)
+  --data FILE              rows in JSON Lines, JSON or Parquet (optionally gzip)
+  --dataset ORG/NAME       a dataset pulled into the hub cache (npm run pull -- --repo-type dataset ORG/NAME); never downloads
+  --split S, --revision R, --cache-dir D   which split / revision / cache root of --dataset
+  --format F               rewardbench | rewardbench2 | helpsteer2 | helpsteer2-preference (default: from the first row)
   --url URL                a running server (http://host:port); without it the model runs in this process
   --model NAME             reward model name (server: default its only reward model; in process: the folder name)
   --api-key KEY            bearer key for --url (default: $API_KEY)
-  --reward-model-dir DIR   in-process model folder (default: models/reward)
+  --reward-model-dir DIR   in-process model folder (default: models/reward; helpsteer2 needs models/reward-attributes)
   --concurrency N          rows in flight at once (default 8)
   --limit N                only the first N rows
   --json                   print a JSON summary (with per-row results) on stdout instead of the table
+  --report FILE.md         also write a Markdown report with an SVG bar chart
+  --reference FILE.json    published numbers to show beside ours, e.g. {"Chat": 97.5, "Overall": 94.1}
   --quiet                  no progress on stderr
   -h, --help               this text`;
 
@@ -52,8 +60,11 @@ class UsageError extends Error {
 /** A row the scorer refused (4xx other than for the model): counted as an error, the run goes on. */
 class RowError extends Error {}
 
-/** Scores one row: [chosen, rejected]. Throws RowError for a refused row, anything else to stop the run. */
-type RowScorer = (row: RewardRow) => Promise<[number, number]>;
+/** One score (and attributes, for attribute heads) per response. */
+type ItemScores = Array<{ score: number; attributes?: Record<string, number> }>;
+/** Scores one item's responses. Throws RowError for a refused row, anything else to stop the run. */
+type RowScorer = (item: EvalItem) => Promise<ItemScores>;
+const requestFor = (item: EvalItem, model?: string) => ({ ...(model !== undefined ? { model } : {}), messages: item.messages, responses: item.responses });
 
 interface Scorer {
   describe: string;
@@ -61,6 +72,21 @@ interface Scorer {
   model: () => string | undefined;
   score: RowScorer;
   close(): Promise<void>;
+  /** The model is one of ours (random weights), when that can be told. */
+  ours?: boolean;
+}
+
+/**
+ * Our random-weight models: a folder named reward* under models/, or a config.json with `nemotron_onnx`
+ * (written by this project's model builder). Through --url only the name is known: reward or reward-*.
+ */
+function isOurModel(dir: string): boolean {
+  try {
+    if ((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { nemotron_onnx?: unknown }).nemotron_onnx !== undefined) return true;
+  } catch {
+    // no readable config.json: judge by the path
+  }
+  return resolve(dir).startsWith(join(REPO, 'models', 'reward'));
 }
 
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
@@ -122,9 +148,9 @@ async function httpScorer(rawUrl: string, model: string | undefined, apiKey: str
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
   await preflight(base, headers, model);
   let served = model;
-  const score: RowScorer = async (row) => {
+  const score: RowScorer = async (item) => {
     for (let attempt = 0; ; attempt++) {
-      const r = await call(`${base}/v1/score`, { method: 'POST', headers, body: JSON.stringify(scoreRequestFor(row, model)) });
+      const r = await call(`${base}/v1/score`, { method: 'POST', headers, body: JSON.stringify(requestFor(item, model)) });
       if ((r.status === 429 || r.status === 503) && attempt < 5) {
         const wait = Number(r.headers.get('retry-after') ?? 1);
         await r.body?.cancel();
@@ -132,12 +158,13 @@ async function httpScorer(rawUrl: string, model: string | undefined, apiKey: str
         continue;
       }
       if (r.ok) {
-        const body = (await r.json()) as { model: string; data: Array<{ index: number; score: number }> };
+        const body = (await r.json()) as { model: string; data: Array<{ index: number; score: number; attributes?: Record<string, number> }> };
         served ??= body.model;
-        const by = (i: number) => body.data.find((d) => d.index === i)?.score;
-        const [c, j] = [by(0), by(1)];
-        if (typeof c !== 'number' || typeof j !== 'number') throw new Error(`the server's /v1/score answer lacks two scores: ${JSON.stringify(body).slice(0, 200)}`);
-        return [c, j];
+        const scores = item.responses.map((_, i) => body.data.find((d) => d.index === i));
+        if (scores.some((d) => typeof d?.score !== 'number')) {
+          throw new Error(`the server's /v1/score answer lacks ${item.responses.length} scores: ${JSON.stringify(body).slice(0, 200)}`);
+        }
+        return scores.map((d) => ({ score: d!.score, ...(d!.attributes ? { attributes: d!.attributes } : {}) }));
       }
       // A 400 about the row (e.g. longer than the model accepts) is that row's error; about the model, fatal.
       const { message, param } = await errorOf(r);
@@ -161,19 +188,18 @@ async function inProcessScorer(dirArg: string | undefined, model: string | undef
   const id = model ?? basename(dir);
   const reward: RewardModel = { id, task: 'reward', scorer: engine, tokenizer, contextLength: ctx, maxScoreTokens: ctx, root: dir, created: 0 };
   const deps: AppDeps = { models: [reward], limits: DEFAULT_SERVER_LIMITS, isReady: () => true, logger: false, version: 'eval' };
-  const score: RowScorer = async (row) => {
+  const score: RowScorer = async (item) => {
     let items: number[][];
     try {
       // The server's own parsing: same conversation shape, chat template, tokenization and length limit.
-      items = (await parseScoreRequest(scoreRequestFor(row, id), deps)).items;
+      items = (await parseScoreRequest(requestFor(item, id), deps)).items;
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) throw new RowError(err.message);
       throw err;
     }
-    const [c, j] = await engine.score(items);
-    return [c!.score, j!.score];
+    return engine.score(items);
   };
-  return { describe: `${dir} (in process)`, model: () => id, score, close: () => engine.close() };
+  return { describe: `${dir} (in process)`, model: () => id, score, close: () => engine.close(), ours: isOurModel(dir) };
 }
 
 // ---- the run ------------------------------------------------------------------------------------
@@ -217,37 +243,119 @@ class RowProgress {
   }
 }
 
-/** Scores every row, `concurrency` at a time; the first non-row error stops the run. */
-async function scoreAll(rows: RewardRow[], scorer: Scorer, concurrency: number, progress: RowProgress): Promise<RowResult[]> {
-  const results = new Array<RowResult>(rows.length);
+/** Scores every item, `concurrency` at a time; the first non-row error stops the run. */
+async function scoreAll(items: EvalItem[], scorer: Scorer, concurrency: number, progress: RowProgress, needAttributes: boolean): Promise<ItemOutcome[]> {
+  const outcomes = new Array<ItemOutcome>(items.length);
   let next = 0;
   let failed = false;
   const worker = async () => {
-    while (!failed && next < rows.length) {
+    while (!failed && next < items.length) {
       const i = next++;
-      const row = rows[i]!;
-      const base = { line: row.line, ...(row.id !== undefined ? { id: row.id } : {}), subset: row.subset };
       try {
-        const [chosen, rejected] = await scorer.score(row);
-        results[i] = { ...base, chosen, rejected, decision: decide(chosen, rejected) };
+        const scores = await scorer.score(items[i]!);
+        if (needAttributes && scores.some((s) => s.attributes === undefined)) {
+          throw new Error(`reward model '${scorer.model() ?? '?'}' returns no attributes: helpsteer2 needs an attribute-head model (e.g. --reward-model-dir models/reward-attributes)`);
+        }
+        outcomes[i] = { scores: scores.map((s) => s.score), ...(needAttributes ? { attributes: scores.map((s) => s.attributes) } : {}) };
       } catch (err) {
         if (!(err instanceof RowError)) {
           failed = true;
           throw err;
         }
-        results[i] = { ...base, error: err.message };
+        outcomes[i] = { error: err.message };
       }
       progress.tick();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
-  return results;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return outcomes;
+}
+
+/** What to evaluate and with what (the command's flags). */
+export interface EvalOptions {
+  data?: string;
+  dataset?: string;
+  split?: string;
+  revision?: string;
+  cacheDir?: string;
+  format?: EvalFormat;
+  url?: string;
+  model?: string;
+  apiKey?: string;
+  rewardModelDir?: string;
+  concurrency?: number;
+  limit?: number;
+  /** Progress stream (default none). */
+  progress?: NodeJS.WriteStream | null;
+}
+
+/** A finished evaluation: the format's summary and what produced it. */
+export type EvalRun = FormatSummary & { data: string; mode: 'http' | 'in-process'; scorer: string; model: string | null; seconds: number; meaningless: boolean };
+
+/** The rows of --data, or of a cached --dataset's split (files concatenated in order; never downloads). */
+async function loadData(o: EvalOptions): Promise<{ data: EvalData; source: string }> {
+  if ((o.data === undefined) === (o.dataset === undefined)) throw new UsageError('give one of --data FILE or --dataset ORG/NAME');
+  if (o.data !== undefined) return { data: await readEvalData(o.data), source: o.data };
+  let cached;
+  try {
+    cached = resolveCachedDataset(o.dataset!, { split: o.split, revision: o.revision, cacheDir: o.cacheDir });
+  } catch (err) {
+    if (err instanceof CachedDatasetError) throw new UsageError(err.message, false);
+    throw err;
+  }
+  const parts = await Promise.all(cached.files.map((f) => readEvalData(f)));
+  const source = `${o.dataset}:${cached.split}@${cached.commit.slice(0, 12)}`;
+  if (parts.length === 1) return { data: parts[0]!, source };
+  const rows = parts.flatMap((p) => p.rows);
+  return { data: { file: source, format: 'json', rows, locations: rows.map((_, i) => i + 1) }, source };
+}
+
+/** The command's core: reads the rows, scores them (in process or through --url), summarizes them. */
+export async function runEvaluation(o: EvalOptions): Promise<EvalRun> {
+  if (o.url && o.rewardModelDir) throw new UsageError('--reward-model-dir is for in-process runs; with --url the server has its model');
+  const { data, source } = await loadData(o);
+  const limit = o.limit ?? Number.POSITIVE_INFINITY;
+  const sliced: EvalData = { ...data, rows: data.rows.slice(0, limit), locations: data.locations.slice(0, limit) };
+  const task = buildTask(sliced, o.format);
+  const concurrency = o.concurrency ?? 8;
+  const scorer = o.url ? await httpScorer(o.url, o.model, o.apiKey) : await inProcessScorer(o.rewardModelDir, o.model);
+  const t0 = performance.now();
+  let outcomes: ItemOutcome[];
+  try {
+    o.progress?.write(`eval: ${task.items.length} ${task.format} rows from ${source}, scored by ${scorer.describe}, ${concurrency} at a time\n`);
+    outcomes = await scoreAll(task.items, scorer, concurrency, new RowProgress(task.items.length, o.progress ?? null), task.format === 'helpsteer2');
+  } finally {
+    await scorer.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const model = scorer.model() ?? null;
+  const meaningless = scorer.ours ?? /^reward(-[\w.-]+)?$/.test(model ?? '');
+  return { data: source, mode: o.url ? 'http' : 'in-process', scorer: scorer.describe, model, seconds, meaningless, ...summarizeTask(task, outcomes) };
+}
+
+function readReference(path: string | undefined): ReferenceScores | undefined {
+  if (path === undefined) return undefined;
+  let ref: unknown;
+  try {
+    ref = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--reference ${path}: cannot read it as JSON (${(err as Error).message})`, false);
+  }
+  if (typeof ref !== 'object' || ref === null || Array.isArray(ref) || !Object.values(ref).every((v) => typeof v === 'number')) {
+    throw new UsageError(`--reference ${path}: expected an object of numbers such as {"Chat": 97.5, "Overall": 94.1}`, false);
+  }
+  return ref as ReferenceScores;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string' },
+      dataset: { type: 'string' },
+      split: { type: 'string' },
+      revision: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      format: { type: 'string' },
       url: { type: 'string' },
       model: { type: 'string' },
       'api-key': { type: 'string' },
@@ -255,6 +363,8 @@ async function main(): Promise<void> {
       concurrency: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
+      report: { type: 'string' },
+      reference: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -263,43 +373,50 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (!values.data) throw new UsageError('--data FILE.jsonl is required');
-  if (values.url && values['reward-model-dir']) throw new UsageError('--reward-model-dir is for in-process runs; with --url the server has its model');
-  const concurrency = positiveInt(values.concurrency, 'concurrency', 8);
-  const limit = positiveInt(values.limit, 'limit', Number.POSITIVE_INFINITY);
-  const rows = readRewardRows(values.data).slice(0, limit);
-
-  const scorer = values.url
-    ? await httpScorer(values.url, values.model, values['api-key'] ?? process.env.API_KEY)
-    : await inProcessScorer(values['reward-model-dir'], values.model);
-  const t0 = performance.now();
-  let results: RowResult[];
-  try {
-    if (!values.quiet) process.stderr.write(`eval: ${rows.length} rows from ${values.data}, scored by ${scorer.describe}, ${concurrency} at a time\n`);
-    results = await scoreAll(rows, scorer, concurrency, new RowProgress(rows.length, values.quiet ? null : process.stderr));
-  } finally {
-    await scorer.close();
+  if (values.format !== undefined && !(EVAL_FORMATS as readonly string[]).includes(values.format)) {
+    throw new UsageError(`--format must be one of ${EVAL_FORMATS.join(', ')}, got '${values.format}'`);
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const summary = summarize(results);
-  const errors = results.filter((r): r is Extract<RowResult, { error: string }> => 'error' in r);
-  if (values.json) {
-    const out = { data: values.data, mode: values.url ? 'http' : 'in-process', scorer: scorer.describe, model: scorer.model() ?? null, seconds, ...summary, results };
-    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-  } else {
-    const o = summary.overall;
-    console.log(`reward model '${scorer.model() ?? '?'}' (${scorer.describe}) on ${values.data}: ${rows.length} rows in ${seconds.toFixed(1)}s\n`);
-    console.log(formatSummaryTable(summary));
-    const acc = o.accuracy === null ? 'n/a' : `${(100 * o.accuracy).toFixed(1)}%`;
-    console.log(`\naccuracy ${acc}: chosen scored above rejected in ${o.correct} of ${o.scored} rows; ${o.ties} tie(s), ${o.errors} row(s) not scored`);
+  const reference = readReference(values.reference);
+  const run = await runEvaluation({
+    data: values.data,
+    dataset: values.dataset,
+    split: values.split,
+    revision: values.revision,
+    cacheDir: values['cache-dir'],
+    format: values.format as EvalFormat | undefined,
+    url: values.url,
+    model: values.model,
+    apiKey: values['api-key'] ?? process.env.API_KEY,
+    rewardModelDir: values['reward-model-dir'],
+    concurrency: positiveInt(values.concurrency, 'concurrency', 8),
+    limit: positiveInt(values.limit, 'limit', Number.POSITIVE_INFINITY),
+    progress: values.quiet ? null : process.stderr,
+  });
+  const note = run.meaningless ? 'NOTE: this model has random weights (built by this project): the figures are meaningless.\n' : '';
+  if (values.json) process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
+  else {
+    console.log(`reward model '${run.model ?? '?'}' (${run.scorer}) on ${run.data} [${run.format}]: ${run.rows} rows in ${run.seconds.toFixed(1)}s\n${note}`);
+    console.log(formatTextReport(run, reference));
+    if (run.format === 'rewardbench') {
+      const o = run.overall;
+      const acc = o.accuracy === null ? 'n/a' : `${(100 * o.accuracy).toFixed(1)}%`;
+      console.log(`\naccuracy ${acc}: chosen scored above rejected in ${o.correct} of ${o.scored} rows; ${o.ties} tie(s), ${o.errors} row(s) not scored`);
+    }
   }
-  for (const e of errors.slice(0, 5)) process.stderr.write(`warning: ${values.data}:${e.line}: not scored: ${e.error}\n`);
-  if (errors.length > 5) process.stderr.write(`warning: ${errors.length - 5} more row(s) not scored\n`);
+  if (values.report) {
+    const meta = { title: `Reward evaluation: ${run.format}`, model: run.model ?? '?', scorer: run.scorer, data: run.data, seconds: run.seconds, meaningless: run.meaningless };
+    writeFileSync(values.report, markdownReport(run, meta, reference));
+    if (!values.quiet) process.stderr.write(`eval: report written to ${values.report}\n`);
+  }
+  for (const e of run.refused.slice(0, 5)) process.stderr.write(`warning: ${e.place}: not scored: ${e.error}\n`);
+  if (run.refused.length > 5) process.stderr.write(`warning: ${run.refused.length - 5} more row(s) not scored\n`);
 }
 
-main().catch((err: unknown) => {
-  const usage = err instanceof UsageError || err instanceof EvalDataError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  process.stderr.write(`eval-reward: ${(err as Error).message ?? String(err)}\n`);
-  if ((err instanceof UsageError && err.showUsage) || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`\n${USAGE}\n`);
-  process.exit(usage ? 2 : 1);
-});
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    const usage = err instanceof UsageError || err instanceof EvalDataError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`eval-reward: ${(err as Error).message ?? String(err)}\n`);
+    if ((err instanceof UsageError && err.showUsage) || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`\n${USAGE}\n`);
+    process.exit(usage ? 2 : 1);
+  });
+}
