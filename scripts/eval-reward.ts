@@ -1,16 +1,25 @@
 /**
- * `npm run eval:reward -- --data FILE.jsonl [...]`: reward-model accuracy on RewardBench-style rows
- * (`prompt`, `chosen`, `rejected`, optional `subset` and `id`), overall and per subset. A row is correct when
- * chosen scores strictly above rejected; ties are reported on their own. Each row is one /v1/score request
- * (form 2: the prompt as the user turn, [chosen, rejected] as candidates), so both replies share a batch.
+ * `npm run eval:reward -- --data FILE [...]`: a reward model on preference or rating data, in one of four
+ * formats (--format, default detected from the first row; see buildTask in src/scoring/eval.ts):
+ *   rewardbench            {prompt, chosen, rejected, subset?, id?}: one /v1/score per row, [chosen, rejected];
+ *                          subset accuracies, the four sections weighted by published counts, overall
+ *   rewardbench2           {prompt, chosen: [...], rejected: [...], subset, id}: one /v1/score per prompt with
+ *                          every answer ([...chosen, ...rejected]); per subset (Ties by its own rule), overall
+ *   helpsteer2             {prompt, response, helpfulness, …}: one /v1/score per row, reading the model's
+ *                          `attributes` (an attribute-head model); Pearson/Spearman per attribute
+ *   helpsteer2-preference  {prompt, response_1, response_2, preference_strength}: one /v1/score per row,
+ *                          accuracy overall and by |strength|
+ * HelpSteer2 prompts holding `<extra_id_1>` markers are split into user/assistant turns (promptTurns).
+ * Data from --data (JSON Lines, JSON, Parquet, gzip) or --dataset ORG/NAME already in the hub cache.
  *
  * Against a running server with --url, or in process (no --url): the reward model in --reward-model-dir
  * runs in its own worker (RewardEngine), and each row goes through the server's own request parsing
  * (parseScoreRequest: chat template without generation prompt, tokenization, length limit).
  *
- * Progress on stderr; the table (or with --json, a JSON summary with per-row results) on stdout.
- * Exit status: 0 done (rows the server refused, e.g. too long, are counted as errors and left out of the
- * accuracy), 1 the server or model failed, 2 bad arguments or data.
+ * Progress on stderr; tables (or with --json, a JSON summary with per-row results) on stdout; --report
+ * writes Markdown with an SVG chart. Exit status: 0 done (rows the server refused, e.g. too long, are
+ * listed and left out of every figure), 1 the server or model failed, 2 bad arguments or data (a dataset
+ * not in the cache included: the message names the pull command).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';

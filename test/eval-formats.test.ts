@@ -133,3 +133,34 @@ describe('eval:reward formats', () => {
     });
   });
 });
+
+describe('eval:reward command line', () => {
+  test('--report writes Markdown with an <svg>; a dataset not in the cache exits 2 naming the pull command', async () => {
+    const { execFile } = await import('node:child_process');
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+        execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'eval-reward.ts'), ...args], { cwd: REPO }, (err, stdout, stderr) =>
+          res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        ),
+      );
+    const dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
+    try {
+      const ref = join(dir, 'ref.json');
+      writeFileSync(ref, JSON.stringify({ Factuality: 70.1, Overall: 60 }));
+      const report = join(dir, 'r.md');
+      const r = await run(['--data', join(DATA, 'rewardbench2-sample.jsonl'), '--report', report, '--reference', ref]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Ties\s+4\s/);
+      assert.match(r.stdout, /meaningless/);
+      assert.match(r.stderr, /14\/14 rows .* rows\/s/);
+      const md = readFileSync(report, 'utf8');
+      assert.match(md, /<svg[\s\S]*<\/svg>/);
+      assert.match(md, /70\.1/);
+      const missing = await run(['--dataset', 'org/none', '--cache-dir', dir]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /npm run pull -- --repo-type dataset org\/none/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
