@@ -132,6 +132,25 @@ describe('eval:reward formats', () => {
       }
     });
   });
+
+  describe('against a running server with an attribute-head reward model', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer({ chat: INSTRUCT, reward: ATTRIBUTES });
+    });
+    after(async () => server?.close());
+
+    test('helpsteer2: the same correlations and per-row attributes as in process', async () => {
+      const data = join(DATA, 'helpsteer2-sample.jsonl');
+      const http = (await runEvaluation({ data, url: server.url, concurrency: 3 })) as unknown as Record<string, unknown>;
+      const local = (await runEvaluation({ data, rewardModelDir: ATTRIBUTES })) as unknown as Record<string, unknown>;
+      const round = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'number' ? Number(x.toFixed(3)) : x));
+      assert.equal(http.mode, 'http');
+      assert.equal(round(http.results), round(local.results));
+      const figures = (r: Record<string, unknown>) => round({ ...r, mode: '', scorer: '', seconds: 0, data: '', results: null, model: null, meaningless: null });
+      assert.equal(figures(http), figures(local));
+    });
+  });
 });
 
 describe('eval:reward command line', () => {
