@@ -12,7 +12,7 @@
  * correct and is reported on its own.
  */
 import { readFileSync } from 'node:fs';
-import { rowPlace, type EvalData } from './eval-data.ts';
+import { parseJsonLines, rowPlace, type EvalData } from './eval-data.ts';
 import {
   evaluateAttributes,
   evaluatePreferences,
@@ -79,23 +79,13 @@ export function toRow(value: unknown, line: number): RewardRow | string {
  * @throws EvalDataError `<file>:<line>: <what is wrong>` for the first bad line, or when there is no row.
  */
 export function parseRewardRows(text: string, file: string): RewardRow[] {
-  const rows: RewardRow[] = [];
-  const lines = text.split('\n');
-  for (const [i, raw] of lines.entries()) {
-    const src = raw.replace(/\r$/, '').replace(/^\uFEFF/, '');
-    if (src.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(src);
-    } catch (err) {
-      throw new EvalDataError(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`);
-    }
-    const row = toRow(value, i + 1);
-    if (typeof row === 'string') throw new EvalDataError(`${file}:${i + 1}: ${row}`);
-    rows.push(row);
-  }
-  if (rows.length === 0) throw new EvalDataError(`${file}: no rows (expected JSON Lines with prompt, chosen and rejected)`);
-  return rows;
+  const data = parseJsonLines(text, file);
+  return data.rows.map((value, k) => {
+    const line = data.locations[k]!;
+    const row = toRow(value, line);
+    if (typeof row === 'string') throw new EvalDataError(`${file}:${line}: ${row}`);
+    return row;
+  });
 }
 
 /** Reads and parses a data file. @throws EvalDataError for a missing or unreadable file, or a bad line. */
