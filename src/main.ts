@@ -94,7 +94,7 @@ async function loadRewardModel(plan: ModelPlan, config: ServerConfig, state: Ser
   const maxScoreTokens = Math.min(config.reward.maxTokens || spec.contextLength, spec.contextLength);
   const readout = scorer.readout.kind === 'token_logit' ? `logit of token ${scorer.readout.tokenId}` : `head (${scorer.readout.attributes.join(', ')})`;
   log.info(
-    { model: servedName, task: 'reward', provider: scorer.provider, deviceId, readout: scorer.readout, maxScoreTokens, dir },
+    { model: servedName, task: 'reward', provider: scorer.provider, deviceId, readout: scorer.readout, maxScoreTokens, dir, notes: spec.notes },
     `model '${servedName}' (reward) runs on ${placement(config, scorer.provider, deviceId)}: readout ${readout}, ` +
       `conversations up to ${maxScoreTokens} tokens, ${spec.layout} layout`,
   );
@@ -125,7 +125,7 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
   const { spec } = engine;
   const kvBudgetTokens = engine.stats().kvBudgetTokens;
   log.info(
-    { model: servedName, task: 'generate', provider: engine.provider, deviceId, contextLength: spec.contextLength, kvStyle: spec.kvStyle, kvType: spec.kvType, kvBudgetTokens, layout: spec.layout, dir },
+    { model: servedName, task: 'generate', provider: engine.provider, deviceId, contextLength: spec.contextLength, kvStyle: spec.kvStyle, kvType: spec.kvType, kvBudgetTokens, layout: spec.layout, dir, notes: spec.notes },
     `model '${servedName}' (generate) runs on ${placement(config, engine.provider, deviceId)}: context ${spec.contextLength} tokens, kv style ${spec.kvStyle} ` +
       `(${spec.kvType}, ${spec.paddingSide} padding), kv budget ${kvBudgetTokens} tokens, ${spec.layout} layout`,
   );

@@ -48,10 +48,10 @@ interface Forward {
  * leaves the present tensors where the model ran, and for a token-logit readout runs a copy of the graph
  * that computes only the logits it reads (readout-graph.ts); `readout` is then the one to extract with.
  */
-async function openForward(init: ScoreWorkerInit): Promise<Forward & { extract?: RewardReadout; notes: string[] }> {
+async function openForward(init: ScoreWorkerInit): Promise<Forward & { extract?: RewardReadout }> {
   if (init.exec.scoreRuntime === 'js') {
     const s = await ModelSession.open(init.modelDir, init.exec);
-    return { spec: s.spec, provider: s.provider, run: (rows) => s.step(KvBatch.empty(s.geometry, rows.length), rows), close: () => s.close(), notes: [] };
+    return { spec: s.spec, provider: s.provider, run: (rows) => s.step(KvBatch.empty(s.geometry, rows.length), rows), close: () => s.close() };
   }
   const readout = init.readout ?? folderRewardReadout(init.modelDir) ?? NEMOTRON_REWARD_READOUT;
   const notes: string[] = [];
@@ -69,7 +69,8 @@ async function openForward(init: ScoreWorkerInit): Promise<Forward & { extract?:
     }
   }
   const m = NativeModel.open(init.modelDir, init.exec, graph);
-  return { spec: m.spec, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close(), extract, notes };
+  // The notes travel with the spec to the main thread, which logs them.
+  return { spec: { ...m.spec, notes: [...m.spec.notes, ...notes] }, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close(), extract };
 }
 
 /** The logits output's name (genai_config.json may rename it). */
