@@ -1,4 +1,4 @@
-import type { ModelSpec } from './model-loader.ts';
+import { writesKvInPlace, type ModelSpec } from './model-loader.ts';
 import type { ExecutionOptions } from './model-session.ts';
 import type { StepReport } from './step-loop.ts';
 import { endWithoutTokens } from './events.ts';
@@ -80,7 +80,7 @@ export class Engine {
     this.maxQueued = opts.maxNumQueuedReqs ?? 256;
     const init: WorkerInit = { modelDir: opts.modelDir, tokenizerDir: opts.tokenizerDir, exec: opts.exec ?? {}, limits: this.limits };
     this.host = new WorkerHost<ReadyMessage>(
-      './worker.ts',
+      './runtime/worker.ts',
       init,
       {
         onMessage: (m) => {
@@ -130,7 +130,7 @@ export class Engine {
       finalLen: Math.min(request.promptTokenIds.length + request.maxTokens, this.spec.contextLength),
     };
     const chunks = aloneChunks(join.promptLen, { maxBatchedTokens: this.limits.maxBatchedTokens, chunkedPrefill: this.spec.chunkedPrefill });
-    const inPlace = this.spec.kvStyle === 'gqa';
+    const inPlace = writesKvInPlace(this.spec);
     if (KvStore.aloneCost([join], join.promptLen, chunks, inPlace) > this.kvBudgetTokens) {
       throw new EngineError(kvRefusalMessage(join, chunks, inPlace, this.kvBudgetTokens), 'invalid_request', 'max_tokens');
     }

@@ -364,3 +364,11 @@ export function checkStepShape(spec: ModelSpec, pastLength: number, rows: number
     throw new Error('this model cannot run a multi-token step on a past (its prompts are prefilled in one step)');
   }
 }
+
+/**
+ * Whether decode steps can write the present into the past's buffer: GroupQueryAttention shares it
+ * (past_present_share_buffer); graphs whose present is a new tensor (Concat, MultiHeadAttention) cannot.
+ */
+export function writesKvInPlace(spec: Pick<ModelSpec, 'kvStyle'>): boolean {
+  return spec.kvStyle === 'gqa';
+}

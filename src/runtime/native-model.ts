@@ -5,10 +5,10 @@
  * (see kv/store.ts), and graphs that return the last position only write their logits straight into a
  * reused host buffer. Runs are synchronous: the model lives in a worker thread.
  */
-import { checkStepShape, describeModel, readModelFolder, type ModelSpec } from './model-loader.ts';
+import { checkStepShape, describeModel, readModelFolder, writesKvInPlace, type ModelSpec } from './model-loader.ts';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './model-session.ts';
 import { halfToFloat32 } from './float16.ts';
-import { KvPool, KvStore, type KvGeometry } from './kv/store.ts';
+import { KvPool, stepMask, type KvGeometry, type KvStore } from './kv/store.ts';
 import { HostStaging, OrtKvMemory, type OrtKvArray } from './ort/memory.ts';
 import { hostView, NativeSession, NativeValue, type NativeBinding } from './ort/session.ts';
 
@@ -74,8 +74,7 @@ export class NativeModel {
   /** Geometry of this model's KV stores. */
   get geometry(): KvGeometry {
     const s = this.spec;
-    // GroupQueryAttention writes in place when past and present share a buffer.
-    return { numLayers: s.numLayers, numKvHeads: s.numKvHeads, headDim: s.headDim, dtype: s.kvType, side: s.paddingSide, inPlace: s.kvStyle === 'gqa' };
+    return { numLayers: s.numLayers, numKvHeads: s.numKvHeads, headDim: s.headDim, dtype: s.kvType, side: s.paddingSide, inPlace: writesKvInPlace(s) };
   }
 
   /** A KV pool over this model's memory holding at most `budgetSlots` token slots. */
@@ -97,7 +96,7 @@ export class NativeModel {
     store.checkStep(width);
     const binding = this.session.binding();
     try {
-      this.bindTokens(binding, store, tokens, width);
+      this.bindTokens(binding, store.lens, store.length, tokens, width);
       for (let l = 0; l < spec.numLayers; l++) {
         for (const [kind, pastName, presentName] of [
           ['keys', spec.inputs.pastKey[l]!, spec.outputs.presentKey[l]!],
@@ -128,11 +127,9 @@ export class NativeModel {
     const rows = tokens.length;
     const width = Math.max(1, ...tokens.map((t) => t.length));
     const real = tokens.map((t) => t.length);
-    const empty = new KvStore(this.createPool(0));  // ping-pong bookkeeping only: it never allocates
-    empty.lens = new Array<number>(rows).fill(0);
     const binding = this.session.binding();
     try {
-      this.bindTokens(binding, empty, tokens, width);
+      this.bindTokens(binding, new Array<number>(rows).fill(0), 0, tokens, width);
       const dims = [rows, spec.numKvHeads, 0, spec.headDim];
       for (let l = 0; l < spec.numLayers; l++) {
         binding.input(spec.inputs.pastKey[l]!, this.kvTensor(this.emptyPast, dims));
@@ -152,8 +149,8 @@ export class NativeModel {
     return NativeValue.over(this.session.deviceInfo, array.address, this.spec.kvType, dims);
   }
 
-  /** Writes ids, positions and the mask into host staging and binds them. */
-  private bindTokens(binding: NativeBinding, store: KvStore<OrtKvArray>, tokens: number[][], width: number): void {
+  /** Writes ids, positions and the mask (over a past of `length` columns, `lens` valid per row) into host staging and binds them. */
+  private bindTokens(binding: NativeBinding, lens: readonly number[], length: number, tokens: number[][], width: number): void {
     const spec = this.spec;
     const rows = tokens.length;
     const ids = this.ids.int64(rows * width);
@@ -165,11 +162,11 @@ export class NativeModel {
       const off = r * width + (spec.paddingSide === 'left' ? width - t.length : 0);
       for (let j = 0; j < t.length; j++) {
         ids[off + j] = BigInt(t[j]!);
-        pos[off + j] = BigInt(store.lens[r]! + j);
+        pos[off + j] = BigInt(lens[r]! + j);
       }
     }
-    const maskWidth = store.length + width;
-    store.stepMask(width, tokens.map((t) => t.length), this.mask.int64(rows * maskWidth));
+    const maskWidth = length + width;
+    stepMask(spec.paddingSide, lens, length, width, tokens.map((t) => t.length), this.mask.int64(rows * maskWidth));
     binding.input(spec.inputs.inputIds, this.ids.tensor([rows, width]));
     binding.input(spec.inputs.attentionMask, this.mask.tensor([rows, maskWidth]));
     if (spec.inputs.positionIds) binding.input(spec.inputs.positionIds, this.positions.tensor([rows, width]));

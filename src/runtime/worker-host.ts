@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
 /** The bootstrap every model worker starts from (it registers tsx, then imports the real entry). */
-export const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+export const WORKER_ENTRY = new URL('../worker-entry.mjs', import.meta.url);
 
 /** What a host needs to know about its worker's messages. */
 export interface WorkerHostHandlers<Ready> {
@@ -26,7 +26,7 @@ export class WorkerHost<Ready extends { type: 'ready' }> {
   restarts = 0;
 
   constructor(
-    /** Module the bootstrap imports (relative to src/runtime/worker-entry.mjs, e.g. './worker.ts'). */
+    /** Module the bootstrap imports (relative to src/, e.g. './runtime/worker.ts'). */
     private readonly module: string,
     private readonly data: unknown,
     private readonly handlers: WorkerHostHandlers<Ready>,

@@ -86,7 +86,7 @@ export class RewardEngine {
       readout: opts.readout,
     };
     this.host = new WorkerHost<ReadyMessage>(
-      '../scoring/score-worker.ts',
+      './scoring/score-worker.ts',
       init,
       {
         onMessage: (m) => this.onMessage(m),

@@ -20,7 +20,8 @@ import type { ChatMessage, ChatTemplateOptions } from './chat-template.ts';
 import { type PoolReply, type PoolRequest, reviveError } from './pool-protocol.ts';
 import type { DecodeOptions, EncodeOptions, TextTokenizer, TokenizerSource } from './tokenizer.ts';
 
-const WORKER_ENTRY = new URL('./pool-worker-entry.mjs', import.meta.url);
+/** The project's worker bootstrap (src/worker-entry.mjs), which loads tsx, then this module. */
+const WORKER_ENTRY = new URL('../worker-entry.mjs', import.meta.url);
 
 /**
  * Largest input (UTF-16 units, all texts of a request together) encoded on the calling thread. Measured
@@ -187,7 +188,7 @@ export class TokenizerPool {
   }
 
   private spawn(): PoolWorker {
-    const w: PoolWorker = { worker: new Worker(WORKER_ENTRY, { name: 'tokenizer-pool' }), pending: new Map(), loaded: new Set() };
+    const w: PoolWorker = { worker: new Worker(WORKER_ENTRY, { name: 'tokenizer-pool', workerData: { module: './tokenizer/pool-worker.ts' } }), pending: new Map(), loaded: new Set() };
     w.worker.unref();
     w.worker.on('message', (reply: PoolReply) => {
       const task = this.settle(w, reply.id);

@@ -99,11 +99,6 @@ export class KvStore<A extends KvArray = KvArray> {
     return this.inPlace ? this.stride : this.length;
   }
 
-  /** Tokens held, summed over rows. */
-  get usedTokens(): number {
-    return this.lens.reduce((a, b) => a + b, 0);
-  }
-
   /** The past tensors of `layer` (keys or values) for the next step. */
   past(layer: number, kind: 'keys' | 'values'): KvView<A> {
     const buf = this.bufs[this.cur] ?? this.bufs[1 - this.cur]!;
@@ -143,19 +138,7 @@ export class KvStore<A extends KvArray = KvArray> {
    * (padded on the geometry's side within the added columns).
    */
   stepMask(added: number, real: number[], out?: BigInt64Array): BigInt64Array {
-    const width = this.length + added;
-    const mask = out ?? new BigInt64Array(this.rows * width);
-    mask.fill(0n);
-    for (let r = 0; r < this.rows; r++) {
-      const base = r * width;
-      if (this.pool.geo.side === 'left') {
-        mask.fill(1n, base + this.length - this.lens[r]!, base + this.length);
-        mask.fill(1n, base + width - real[r]!, base + width);
-      } else {
-        mask.fill(1n, base, base + this.lens[r]! + real[r]!);
-      }
-    }
-    return mask;
+    return stepMask(this.pool.geo.side, this.lens, this.length, added, real, out);
   }
 
   /** After a step: the present becomes the past. */
@@ -366,6 +349,26 @@ export class KvStore<A extends KvArray = KvArray> {
     const columns = Math.max(0, ...group.map((g) => g.promptLen)) + Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
     return Math.max(rows * columns + prefill, 2 * rows * columns);
   }
+}
+
+/**
+ * The attention mask of a step adding `added` columns to a past of `length` columns, where row r holds
+ * `lens[r]` valid tokens and gets `real[r]` real new tokens (both padded on `side`).
+ */
+export function stepMask(side: 'left' | 'right', lens: readonly number[], length: number, added: number, real: readonly number[], out?: BigInt64Array): BigInt64Array {
+  const width = length + added;
+  const mask = out ?? new BigInt64Array(lens.length * width);
+  mask.fill(0n);
+  for (let r = 0; r < lens.length; r++) {
+    const base = r * width;
+    if (side === 'left') {
+      mask.fill(1n, base + length - lens[r]!, base + length);
+      mask.fill(1n, base + width - real[r]!, base + width);
+    } else {
+      mask.fill(1n, base, base + lens[r]! + real[r]!);
+    }
+  }
+  return mask;
 }
 
 /** Columns a batch needs until every row has reached its final length. */
