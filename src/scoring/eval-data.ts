@@ -42,6 +42,18 @@ export function rowPlace(data: EvalData, i: number): string {
   return data.format === 'jsonl' ? `${data.file}:${at}` : `${data.file}: row ${at}`;
 }
 
+/**
+ * Validates every row of `data` with `check` (which returns the row, or what is wrong with it).
+ * @throws EvalDataError `<place>: <fault>` for the first bad row.
+ */
+export function validateRows<R>(data: EvalData, check: (o: EvalRecord, i: number) => R | string): R[] {
+  return data.rows.map((o, i) => {
+    const row = check(o, i);
+    if (typeof row === 'string') throw new EvalDataError(`${rowPlace(data, i)}: ${row}`);
+    return row;
+  });
+}
+
 const describeType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
 const isRecord = (v: unknown): v is EvalRecord => typeof v === 'object' && v !== null && !Array.isArray(v);
 

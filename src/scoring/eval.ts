@@ -12,7 +12,7 @@
  * correct and is reported on its own.
  */
 import { readFileSync } from 'node:fs';
-import { parseJsonLines, rowPlace, type EvalData } from './eval-data.ts';
+import { parseJsonLines, rowPlace, validateRows, type EvalData } from './eval-data.ts';
 import {
   evaluateAttributes,
   evaluatePreferences,
@@ -80,12 +80,7 @@ export function toRow(value: unknown, line: number): RewardRow | string {
  */
 export function parseRewardRows(text: string, file: string): RewardRow[] {
   const data = parseJsonLines(text, file);
-  return data.rows.map((value, k) => {
-    const line = data.locations[k]!;
-    const row = toRow(value, line);
-    if (typeof row === 'string') throw new EvalDataError(`${file}:${line}: ${row}`);
-    return row;
-  });
+  return validateRows(data, (value, k) => toRow(value, data.locations[k]!));
 }
 
 /** Reads and parses a data file. @throws EvalDataError for a missing or unreadable file, or a bad line. */
@@ -272,13 +267,6 @@ function toRewardBench2Row(o: Record<string, unknown>): RewardBench2Row | string
   return { ...id, subset, prompt: o.prompt, chosen: o.chosen as string[], rejected: o.rejected as string[] };
 }
 
-function validated<R>(data: EvalData, check: (o: Record<string, unknown>, i: number) => R | string): R[] {
-  return data.rows.map((o, i) => {
-    const row = check(o, i);
-    if (typeof row === 'string') throw new EvalDataError(`${rowPlace(data, i)}: ${row}`);
-    return row;
-  });
-}
 
 const itemAt = (data: EvalData, i: number, subset: string, id?: string | number) => ({
   place: rowPlace(data, i),
@@ -300,12 +288,12 @@ export function buildTask(data: EvalData, format?: EvalFormat): EvalTask {
   }
   switch (fmt) {
     case 'rewardbench': {
-      const rows = validated(data, (o, i) => toRow(o, data.locations[i] ?? i + 1));
+      const rows = validateRows(data, (o, i) => toRow(o, data.locations[i] ?? i + 1));
       const items = rows.map((r, i) => ({ ...itemAt(data, i, r.subset, r.id), messages: [{ role: 'user' as const, content: r.prompt }], responses: [r.chosen, r.rejected] }));
       return { format: fmt, rows, items };
     }
     case 'rewardbench2': {
-      const rows = validated(data, toRewardBench2Row);
+      const rows = validateRows(data, toRewardBench2Row);
       const items = rows.map((r, i) => ({ ...itemAt(data, i, r.subset, r.id), messages: [{ role: 'user' as const, content: r.prompt }], responses: [...r.chosen, ...r.rejected] }));
       return { format: fmt, rows, items };
     }

@@ -19,8 +19,8 @@
  * strictly higher; equal scores count as not correct and are reported as ties. Human ties (strength 0)
  * are left out of accuracy and reported on their own.
  */
-import { decide, EvalDataError, type Decision, type EvalCounts } from './eval.ts';
-import { rowPlace, type EvalData } from './eval-data.ts';
+import { decide, type Decision, type EvalCounts } from './eval.ts';
+import { rowPlace, validateRows, type EvalData } from './eval-data.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Correlation
@@ -127,11 +127,7 @@ export function toHelpSteerRow(o: Record<string, unknown>, place: string): HelpS
 
 /** Validates every row of `data`. @throws EvalDataError `<place>: <fault>` for the first bad row. */
 export function helpSteerRows(data: EvalData): HelpSteerRow[] {
-  return data.rows.map((o, i) => {
-    const row = toHelpSteerRow(o, rowPlace(data, i));
-    if (typeof row === 'string') throw new EvalDataError(`${rowPlace(data, i)}: ${row}`);
-    return row;
-  });
+  return validateRows(data, (o, i) => toHelpSteerRow(o, rowPlace(data, i)));
 }
 
 /** Agreement on one attribute. `n` pairs entered the statistics. */
@@ -212,11 +208,7 @@ export function toPreferenceRow(o: Record<string, unknown>, place: string): Pref
 
 /** Validates every row of `data`. @throws EvalDataError `<place>: <fault>` for the first bad row. */
 export function preferenceRows(data: EvalData): PreferenceRow[] {
-  return data.rows.map((o, i) => {
-    const row = toPreferenceRow(o, rowPlace(data, i));
-    if (typeof row === 'string') throw new EvalDataError(`${rowPlace(data, i)}: ${row}`);
-    return row;
-  });
+  return validateRows(data, (o, i) => toPreferenceRow(o, rowPlace(data, i)));
 }
 
 /** The model's scores for a row's two responses. */
