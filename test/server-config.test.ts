@@ -227,7 +227,7 @@ describe('helpText', () => {
       'cuda-fallback-cpu', 'score-runtime', 'threads', 'log-level', 'shutdown-grace', 'help',
       'revision', 'reward-revision', 'cache-dir', 'pull',
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
-      'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items',
+      'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items', 'no-web-ui',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

@@ -20,6 +20,7 @@ import { registerModelRoutes } from './routes/models.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerTokenizeRoutes } from './routes/tokenize.ts';
 import { registerScoreRoutes } from './routes/score.ts';
+import { isWebPath, registerWebRoutes, webUiEnabled } from './routes/web.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -99,10 +100,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerBodyDecoding(app, deps.limits.maxBodyBytes);
   registerJsonParser(app);
 
+  const webUi = webUiEnabled(deps.limits);
   app.addHook('onRequest', async (req) => {
     // Operations routes (liveness, readiness, metrics) never need the key, so probes and Prometheus can
-    // reach them; compare the path without its query string.
-    if (deps.limits.apiKey && !OPEN_ROUTES.has(req.url.split('?')[0]!)) checkAuth(req, deps.limits.apiKey);
+    // reach them; compare the path without its query string. Nor do the web page and its assets: they
+    // hold no data, and every API call the page makes sends the key the user typed.
+    const path = req.url.split('?')[0]!;
+    if (deps.limits.apiKey && !OPEN_ROUTES.has(path) && !(webUi && isWebPath(path))) checkAuth(req, deps.limits.apiKey);
   });
 
   // One line per request: id, route, status, tokens, timing. Never the prompt text at info level.
@@ -143,5 +147,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerChatRoutes(app, deps);
   registerCompletionRoutes(app, deps);
   registerScoreRoutes(app, deps);
+  registerWebRoutes(app, deps.limits);
   return app;
 }

@@ -122,7 +122,8 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'reward-revision', kind: 'string', env: 'REWARD_MODEL_REVISION', arg: 'REV', shown: 'main', help: 'Hub revision of a --reward-model given as ORG/NAME.' },
   { flag: 'cache-dir', kind: 'string', arg: 'DIR', shown: 'HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub', help: 'Hugging Face hub cache that ORG/NAME models are read from (and pulled into).' },
   { flag: 'pull', kind: 'boolean', env: 'PULL', shown: 'off', help: 'Download ORG/NAME models missing from the cache before serving (hub HF_ENDPOINT, token HF_TOKEN). Without it nothing is downloaded.' },
-  { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health.' },
+  { flag: 'api-key', kind: 'string', env: 'API_KEY', arg: 'KEY', shown: 'none (no auth)', help: 'Require "Authorization: Bearer KEY" on every route but /health, /ready, /metrics and the web page (/ and its /web/ assets; its API calls send the key).' },
+  { flag: 'no-web-ui', kind: 'boolean', env: 'NO_WEB_UI', shown: 'off (the page is served)', help: 'Do not serve the web playground at / (chat, best-of with reward scores, answer comparison).' },
   { flag: 'max-num-seqs', kind: 'string', env: 'MAX_NUM_SEQS', arg: 'N', shown: '64', help: 'Sequences generating at once, per model.' },
   { flag: 'max-num-queued-reqs', kind: 'string', env: 'MAX_NUM_QUEUED_REQS', arg: 'N', shown: '256', help: 'Requests waiting for a slot, per model; past it requests get 429.' },
   { flag: 'max-num-batched-tokens', kind: 'string', env: 'MAX_NUM_BATCHED_TOKENS', arg: 'N', shown: '512', help: 'Tokens per engine step (decode rows + prefill chunk).' },
@@ -388,6 +389,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       maxTools: int(get('max-tools'), DEFAULT_SERVER_LIMITS.maxTools, 0),
       maxMessages: int(get('max-messages'), DEFAULT_SERVER_LIMITS.maxMessages, 1),
       maxScoreItems: int(get('max-score-items'), DEFAULT_SERVER_LIMITS.maxScoreItems, 1),
+      ...(bool(values, env, 'no-web-ui') ? { webUi: false } : {}),
     },
     engine: {
       maxNumSeqs: int(get('max-num-seqs'), DEFAULT_LIMITS.maxNumSeqs, 1),

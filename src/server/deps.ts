@@ -84,6 +84,8 @@ export interface ServerLimits {
   maxMessages: number;
   /** Most documents (rerank) or responses / text pairs (score) in one request. */
   maxScoreItems: number;
+  /** The web playground at `/` (routes/web.ts); undefined = on, false = off (--no-web-ui). */
+  webUi?: boolean;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
