@@ -9,6 +9,7 @@ import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
 import { WorkerHost } from './worker-host.ts';
 import { RequestTiming, type RequestMetrics } from './request-timing.ts';
+import type { PrefixCacheStats } from './kv/prefix-cache.ts';
 import {
   EngineError,
   type EngineStats,
@@ -30,6 +31,8 @@ export interface EngineOptions {
   maxNumQueuedReqs?: number;
   /** Restart the worker after a crash (default true). */
   restartOnCrash?: boolean;
+  /** Automatic prefix caching (default on; --no-prefix-caching). */
+  prefixCaching?: boolean;
 }
 
 interface Tracked {
@@ -71,6 +74,8 @@ export class Engine {
   private readonly limits: WorkerLimits;
   private readonly maxQueued: number;
   private last: Omit<StepReport, 'events' | 'step' | 'started'> = { running: 0, waiting: 0, kvUsedTokens: 0, kvPeakTokens: 0 };
+  /** Prefix-cache counters of workers that have crashed (a restarted worker counts from zero). */
+  private cacheBase = { queryTokens: 0, hitTokens: 0, evictions: 0 };
   private kvBudgetTokens = 0;
   private readonly recentStepMs: number[] = [];
   private steps = 0;
@@ -78,7 +83,7 @@ export class Engine {
   private constructor(private readonly opts: EngineOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.maxQueued = opts.maxNumQueuedReqs ?? 256;
-    const init: WorkerInit = { modelDir: opts.modelDir, tokenizerDir: opts.tokenizerDir, exec: opts.exec ?? {}, limits: this.limits };
+    const init: WorkerInit = { modelDir: opts.modelDir, tokenizerDir: opts.tokenizerDir, exec: opts.exec ?? {}, limits: this.limits, prefixCaching: opts.prefixCaching };
     this.host = new WorkerHost<ReadyMessage>(
       './runtime/worker.ts',
       init,
@@ -181,11 +186,20 @@ export class Engine {
       kvBudgetTokens: this.kvBudgetTokens,
       kvPeakTokens: this.last.kvPeakTokens,
       kvUsage: this.kvBudgetTokens > 0 ? this.last.kvUsedTokens / this.kvBudgetTokens : 0,
+      prefixCache: this.prefixCacheStats(),
       recentStepMs: [...this.recentStepMs],
       steps: this.steps,
       alive: this.alive,
       restarts: this.host.restarts,
     };
+  }
+
+  /** The prefix cache's counters since start (monotonic across worker restarts), or undefined when off. */
+  private prefixCacheStats(): PrefixCacheStats | undefined {
+    if (this.opts.prefixCaching === false) return undefined;
+    const c = this.last.prefixCache ?? { queryTokens: 0, hitTokens: 0, evictions: 0, entries: 0, cachedTokens: 0 };
+    const b = this.cacheBase;
+    return { ...c, queryTokens: b.queryTokens + c.queryTokens, hitTokens: b.hitTokens + c.hitTokens, evictions: b.evictions + c.evictions };
   }
 
   /** Aborts everything still queued or running and stops the worker. */
@@ -217,11 +231,19 @@ export class Engine {
       t.channel.push({ type: 'error', message: 'the model worker crashed; the request was not completed', code: 'worker_crashed' });
       for (let i = 0; i < t.request.n; i++) if (!t.ended.has(i)) this.deliver(t, endWithoutTokens(t.request, i, 'error'));
     }
+    const c = this.last.prefixCache;
+    if (c) this.cacheBase = { queryTokens: this.cacheBase.queryTokens + c.queryTokens, hitTokens: this.cacheBase.hitTokens + c.hitTokens, evictions: this.cacheBase.evictions + c.evictions };
     this.last = { running: 0, waiting: 0, kvUsedTokens: 0, kvPeakTokens: 0 };
   }
 
   private onReport(r: StepReport): void {
-    this.last = { running: r.running, waiting: r.waiting, kvUsedTokens: r.kvUsedTokens, kvPeakTokens: Math.max(this.last.kvPeakTokens, r.kvPeakTokens) };
+    this.last = {
+      running: r.running,
+      waiting: r.waiting,
+      kvUsedTokens: r.kvUsedTokens,
+      kvPeakTokens: Math.max(this.last.kvPeakTokens, r.kvPeakTokens),
+      prefixCache: r.prefixCache,
+    };
     if (r.step) {
       this.steps++;
       this.recentStepMs.push(r.step.ms);

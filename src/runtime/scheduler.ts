@@ -18,6 +18,10 @@
  *   prefill budget); a request whose prompt is longer than that forms a group alone and is prefilled
  *   in chunks over several steps. This suits both KV styles: GroupQueryAttention exports cannot run a
  *   batched multi-token step on a past, so only a group of one ever continues on a past.
+ * - Prefix cache: a head whose prompt starts with cached tokens (`cachedPrefix`) forms a group alone
+ *   whose prefill starts after them, if it fits with them; otherwise it is priced as if nothing were
+ *   cached. A later request with at least half its prompt cached does not join another's group: it
+ *   leads its own at the next step.
  * - prefilling → running: after its last chunk; its n rows join the decode batch at the next step.
  * - Every step decodes one token for each running row. The step's token budget (maxBatchedTokens) is
  *   shared: decode rows first, the rest goes to the prefill chunk (at least minChunk tokens, so a busy
@@ -45,7 +49,13 @@ export type KvVerdict = 'fits' | 'wait' | 'never';
 
 /** Prices a prefill group against the KV budget (implemented by the step loop over its KV store). */
 export interface KvAdmission {
-  check(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict;
+  /**
+   * The verdict for `group` (padded to `width`, prefilled in `chunks` steps); `cached` > 0 when its
+   * single request starts from that many cached prompt tokens.
+   */
+  check(group: readonly SchedRequest[], width: number, chunks: number, cached?: number): KvVerdict;
+  /** Prompt tokens of `req` the prefix cache holds and would serve now (0: none, or caching is off). */
+  cachedPrefix?(req: SchedRequest): number;
 }
 
 
@@ -64,6 +74,8 @@ export interface PrefillGroup {
   width: number;
   /** Columns already prefilled. */
   done: number;
+  /** Columns taken from the prefix cache (a group of one request), where `done` started. */
+  cached: number;
 }
 
 /** The plan of one step. */
@@ -71,7 +83,7 @@ export interface StepPlan {
   /** Whether the decode batch runs this step. */
   decode: boolean;
   /** The prefill chunk to run: columns [from, to) of the group's padded prompts. */
-  prefill?: { group: PrefillGroup; from: number; to: number; last: boolean };
+  prefill?: { group: PrefillGroup; from: number; to: number; first: boolean; last: boolean };
   /** Requests refused this step: they could not fit the KV budget even alone. */
   refused: number[];
 }
@@ -127,7 +139,7 @@ export class Scheduler {
     if (g) {
       const perRow = this.limits.chunkedPrefill === false ? g.width : Math.max(1, Math.floor(budget / g.ids.length));
       const to = Math.min(g.width, g.done + perRow);
-      plan.prefill = { group: g, from: g.done, to, last: to === g.width };
+      plan.prefill = { group: g, from: g.done, to, first: g.done === g.cached, last: to === g.width };
     }
     return plan;
   }
@@ -137,6 +149,8 @@ export class Scheduler {
     while (this.waiting.length > 0) {
       const head = this.waiting[0]!;
       if (this.activeSeqs + head.n > this.limits.maxNumSeqs) return undefined;
+      const hit = this.fromCache(head, budget);
+      if (hit) return hit;
       const chunks = this.limits.chunkedPrefill === false ? 1 : Math.ceil(head.promptLen / budget);
       const verdict = this.kv.check([head], head.promptLen, chunks);
       if (verdict === 'wait') return undefined;
@@ -153,6 +167,8 @@ export class Scheduler {
         for (const r of this.waiting.slice(1)) {
           const w = Math.max(width, r.promptLen);
           if (w * (members.length + 1) > budget || seqs + r.n > this.limits.maxNumSeqs) break;
+          // A request with most of its prompt cached waits to lead its own group.
+          if ((this.kv.cachedPrefix?.(r) ?? 0) * 2 >= r.promptLen) break;
           if (this.kv.check([...members, r], w, 1) !== 'fits') break;
           members.push(r);
           width = w;
@@ -160,9 +176,24 @@ export class Scheduler {
         }
       }
       this.waiting.splice(0, members.length);
-      return { ids: members.map((m) => m.id), width, done: 0 };
+      return { ids: members.map((m) => m.id), width, done: 0, cached: 0 };
     }
     return undefined;
+  }
+
+  /**
+   * A group of `head` alone, starting from its cached prefix, when the cache holds one and the group
+   * fits with it; else undefined (the head is then priced as if nothing were cached, so the cache never
+   * makes it wait or fail).
+   */
+  private fromCache(head: SchedRequest, budget: number): PrefillGroup | undefined {
+    const cached = this.kv.cachedPrefix?.(head) ?? 0;
+    if (cached <= 0) return undefined;
+    // The cached past counts as one more chunk: the prefill store keeps both of its buffers.
+    const chunks = (this.limits.chunkedPrefill === false ? 1 : Math.ceil((head.promptLen - cached) / budget)) + 1;
+    if (this.kv.check([head], head.promptLen, chunks, cached) !== 'fits') return undefined;
+    this.waiting.shift();
+    return { ids: [head.id], width: head.promptLen, done: cached, cached };
   }
 
   /** Records that the planned prefill chunk ran; after the last chunk its requests are running. */

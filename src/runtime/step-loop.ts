@@ -1,6 +1,7 @@
 import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import type { TokenTable } from '../tokenizer/token-table.ts';
 import { kvRefusalMessage, KvStore, type KvPool, type JoinRequest } from './kv/store.ts';
+import { PrefixCache, type PrefixCacheStats, type PrefixHit } from './kv/prefix-cache.ts';
 import type { OrtKvArray } from './ort/memory.ts';
 import type { NativeModel } from './native-model.ts';
 import { aloneChunks, Scheduler, type KvVerdict, type SchedRequest, type SchedulerLimits, type StepPlan } from './scheduler.ts';
@@ -22,15 +23,30 @@ export interface StepReport {
   step?: StepStats;
   running: number;
   waiting: number;
-  /** KV token slots allocated now (what the budget bounds), and the most ever allocated at once. */
+  /**
+   * KV token slots allocated now for running and prefilling sequences (the prefix cache's evictable
+   * entries not included), and the most ever allocated at once (cache included: the pool's own peak).
+   */
   kvUsedTokens: number;
   kvPeakTokens: number;
+  /** The prefix cache's counters and size (absent when caching is off). */
+  prefixCache?: PrefixCacheStats;
 }
 
 interface Pending {
   id: number;
   request: GenerationRequest;
+  /** The cached prefix found when the scheduler last asked (valid until the step's group opens). */
+  hit?: PrefixHit<OrtKvArray>;
+  /** Prompt tokens served from the prefix cache. */
+  cachedTokens: number;
 }
+
+/**
+ * Longest suffix prefilled on a cached past by a model that cannot run a multi-token step on a past
+ * (GenAI MultiHeadAttention exports): it runs one token per pass, so a longer suffix prefills whole.
+ */
+export const MAX_TOKEN_BY_TOKEN_SUFFIX = 32;
 
 /**
  * The per-model step loop (runs inside the model's worker thread): one decode batch whose KV store is
@@ -52,6 +68,8 @@ export class StepLoop {
   private closed = false;
   private events: AddressedEvent[] = [];
   private started: number[] = [];
+  /** KV of recent prompts and finished sequences (undefined when prefix caching is off). */
+  private readonly cache: PrefixCache<OrtKvArray> | undefined;
 
   constructor(
     private readonly session: NativeModel,
@@ -59,23 +77,45 @@ export class StepLoop {
     private readonly tokenizer: TextTokenizer | TokenTable,
     limits: SchedulerLimits,
     private readonly report: (r: StepReport) => void,
+    opts: { prefixCaching?: boolean } = {},
   ) {
-    this.sched = new Scheduler(limits, { check: (group, width, chunks) => this.kvVerdict(group, width, chunks) });
+    this.sched = new Scheduler(limits, {
+      check: (group, width, chunks, cached) => this.kvVerdict(group, width, chunks, cached),
+      cachedPrefix: (r) => this.cachedPrefix(r.id),
+    });
     this.decode = KvStore.forDecode(pool);
+    this.cache = opts.prefixCaching === false ? undefined : new PrefixCache(pool);
   }
 
   /** Queues a request. */
   submit(id: number, request: GenerationRequest): void {
-    this.pending.set(id, { id, request });
+    this.pending.set(id, { id, request, cachedTokens: 0 });
     this.sched.enqueue({ id, promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
     this.wake?.();
   }
 
-  /** The KV store's price of a prefill group against the budget (the scheduler's admission oracle). */
-  private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number): KvVerdict {
+  /**
+   * The KV store's price of a prefill group against the budget (the scheduler's admission oracle). The
+   * prefix cache's entries are all evictable, so they are not charged, except the one a group copies
+   * its cached prefix from (`cached` > 0), which stays until the copy is made.
+   */
+  private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number, cached = 0): KvVerdict {
     const joins = group.map((r) => this.joinRequest(r));
     if (KvStore.aloneCost(joins, width, aloneChunks(width, this.sched.limits), this.pool.geo.inPlace) > this.pool.budgetSlots) return 'never';
-    return this.decode.joinCost(joins, width, chunks).peak <= this.pool.budgetSlots ? 'fits' : 'wait';
+    const hit = cached > 0 ? this.pending.get(group[0]!.id)?.hit : undefined;
+    const pinned = hit && this.cache ? this.cache.slotsOf(hit) : 0;
+    return this.decode.joinCost(joins, width, chunks).peak + pinned <= this.pool.budgetSlots ? 'fits' : 'wait';
+  }
+
+  /** Prompt tokens of request `id` the prefix cache can serve now; remembers the hit for its group. */
+  private cachedPrefix(id: number): number {
+    const p = this.pending.get(id);
+    if (!this.cache || !p) return 0;
+    const prompt = p.request.promptTokenIds;
+    const hit = this.cache.lookup(prompt, p.request.cacheSalt ?? '', prompt.length - 1);
+    const tokenByToken = !this.session.spec.chunkedPrefill;
+    p.hit = hit && (!tokenByToken || prompt.length - hit.tokens <= MAX_TOKEN_BY_TOKEN_SUFFIX) ? hit : undefined;
+    return p.hit?.tokens ?? 0;
   }
 
   private joinRequest(r: { promptLen: number; n: number; maxTokens: number }): JoinRequest {
@@ -146,10 +186,12 @@ export class StepLoop {
     const t0 = performance.now();
     const plan = this.sched.plan();
     for (const id of plan.refused) this.refuse(id);
+    // A new group takes its KV (and its cached prefix, before anything else may evict it) first.
+    if (plan.prefill?.first) this.guardSync([...plan.prefill.group.ids], () => this.openGroup(plan));
     const decodeRows = plan.decode ? this.rows.length : 0;
     if (plan.decode) await this.guard(this.rows.map((s) => s.requestId), () => this.runDecode());
     let prefillTokens = 0;
-    if (plan.prefill) {
+    if (plan.prefill && this.groupBatch) {
       const ids = [...plan.prefill.group.ids];
       prefillTokens = await this.guard(ids, () => this.runPrefill(plan));
     }
@@ -174,13 +216,27 @@ export class StepLoop {
     try {
       return await fn();
     } catch (err) {
-      const message = `engine step failed: ${(err as Error).message}`;
-      for (const id of new Set(ids)) {
-        if (!this.pending.has(id)) continue;
-        this.events.push({ id, event: { type: 'error', message, code: 'internal' } });
-        this.abort(id, 'error');
-      }
+      this.fail(ids, err);
       return 0;
+    }
+  }
+
+  /** Every request in `ids` still pending ends with the error. */
+  private fail(ids: number[], err: unknown): void {
+    const message = `engine step failed: ${(err as Error).message}`;
+    for (const id of new Set(ids)) {
+      if (!this.pending.has(id)) continue;
+      this.events.push({ id, event: { type: 'error', message, code: 'internal' } });
+      this.abort(id, 'error');
+    }
+  }
+
+  /** `guard` for synchronous work. */
+  private guardSync(ids: number[], fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fail(ids, err);
     }
   }
 
@@ -192,13 +248,33 @@ export class StepLoop {
     this.rows.forEach((s, r) => this.accept(s, logits[r]!));
   }
 
+  /**
+   * Opens the planned group's prefill store; a group starting from a cached prefix copies it in (the
+   * entry pinned meanwhile, so the allocation cannot evict it).
+   */
+  private openGroup(plan: StepPlan): void {
+    const p = plan.prefill!;
+    this.started.push(...p.group.ids);
+    this.groupRows = [...p.group.ids];
+    const hit = p.group.cached > 0 ? this.pending.get(p.group.ids[0]!)?.hit : undefined;
+    if (p.group.cached > 0 && hit?.tokens !== p.group.cached) throw new Error('the cached prefix planned for this request is gone');
+    if (hit) this.cache!.pin(hit);
+    try {
+      this.groupBatch = KvStore.forPrefill(this.pool, this.groupRows.length, p.group.width, !p.last || hit !== undefined);
+      if (hit) this.groupBatch.seed(hit.entry, hit.tokens);
+    } finally {
+      if (hit) this.cache!.unpin(hit);
+    }
+    for (const id of p.group.ids) {
+      const pending = this.pending.get(id)!;
+      this.cache?.record(pending.request.promptTokenIds.length, id === p.group.ids[0] ? hit : undefined);
+      pending.cachedTokens = id === p.group.ids[0] ? (hit?.tokens ?? 0) : 0;
+      pending.hit = undefined;
+    }
+  }
+
   private async runPrefill(plan: StepPlan): Promise<number> {
     const p = plan.prefill!;
-    if (p.from === 0) {
-      this.started.push(...p.group.ids);
-      this.groupRows = [...p.group.ids];
-      this.groupBatch = KvStore.forPrefill(this.pool, this.groupRows.length, p.group.width, !p.last);
-    }
     const batch = this.groupBatch!;
     const left = this.session.spec.paddingSide === 'left';
     const chunk = this.groupRows.map((id) => {
@@ -209,14 +285,24 @@ export class StepLoop {
       const to = Math.max(Math.min(p.to - offset, prompt.length), from);
       return prompt.slice(from, to);
     });
-    const logits = this.session.step(batch, chunk);
+    const logits = batch.length > 0 && !this.session.spec.chunkedPrefill ? this.stepTokenByToken(batch, chunk[0]!) : this.session.step(batch, chunk);
     const tokens = chunk.reduce((a, c) => a + c.length, 0);
     this.sched.prefillDone(plan);
     if (p.last) this.startGroup(batch, logits);
     return tokens;
   }
 
-  /** After the last prefill chunk: creates each request's n sequences and merges them into the decode batch. */
+  /** Prefills `tokens` on the one-row store's past one token per pass (models that cannot do more; see MAX_TOKEN_BY_TOKEN_SUFFIX). */
+  private stepTokenByToken(batch: KvStore<OrtKvArray>, tokens: number[]): Float32Array[] {
+    let logits: Float32Array[] = [];
+    for (const t of tokens) logits = this.session.step(batch, [[t]]);
+    return logits;
+  }
+
+  /**
+   * After the last prefill chunk: creates each request's n sequences, merges them into the decode
+   * batch, and caches each prompt's KV.
+   */
   private startGroup(batch: KvStore<OrtKvArray>, logits: Float32Array[]): void {
     const rowIdx: number[] = [];
     const seqs: Sequence[] = [];
@@ -231,22 +317,40 @@ export class StepLoop {
       }
     });
     this.joinRows(batch, rowIdx, seqs);
+    this.groupRows.forEach((id, r) => {
+      const req = this.pending.get(id)!.request;
+      this.cache?.insert(req.promptTokenIds, req.cacheSalt ?? '', batch, r);
+    });
     batch.release();
     this.groupBatch = undefined;
     this.groupRows = [];
   }
 
   private accept(s: Sequence, logits: Float32Array): void {
-    for (const event of s.accept(logits)) this.events.push({ id: s.requestId, event });
+    for (const event of s.accept(logits)) {
+      if (event.type === 'end') event.cachedTokens = this.pending.get(s.requestId)?.cachedTokens ?? 0;
+      this.events.push({ id: s.requestId, event });
+    }
   }
 
-  /** Removes finished rows from the decode batch (one re-pack) and retires finished requests. */
+  /**
+   * Removes finished rows from the decode batch (one re-pack) and retires finished requests. Each
+   * finished row's KV (its prompt and the output tokens fed back) is cached first: the next turn of a
+   * conversation starts with them.
+   */
   private dropFinished(): void {
     if (!this.rows.some((s) => s.finished)) return;
     const keep: number[] = [];
     this.rows.forEach((s, r) => {
-      if (!s.finished) keep.push(r);
-      else if (this.sched.rowFinished(s.requestId)) this.pending.delete(s.requestId);
+      if (!s.finished) {
+        keep.push(r);
+        return;
+      }
+      if (this.cache) {
+        const fed = this.decode.lens[r]!;
+        this.cache.insert([...s.request.promptTokenIds, ...s.outputIds.slice(0, fed - s.request.promptTokenIds.length)], s.request.cacheSalt ?? '', this.decode, r, fed);
+      }
+      if (this.sched.rowFinished(s.requestId)) this.pending.delete(s.requestId);
     });
     this.keepRows(keep);
   }
@@ -263,8 +367,9 @@ export class StepLoop {
       step,
       running: this.sched.runningSeqs,
       waiting: this.sched.waitingCount,
-      kvUsedTokens: this.pool.allocatedSlots,
+      kvUsedTokens: this.pool.allocatedSlots - (this.cache?.evictableSlots ?? 0),
       kvPeakTokens: this.pool.peakSlots,
+      prefixCache: this.cache?.stats(),
     });
   }
 }

@@ -5,6 +5,7 @@
 
 import type { ConstraintSpec } from './grammar/spec.ts';
 import type { SamplingParams } from './sampling.ts';
+import type { PrefixCacheStats } from './kv/prefix-cache.ts';
 
 /** Sampling parameters, every default filled in (see sampling.ts for their semantics). */
 export type EngineSampling = SamplingParams;
@@ -38,6 +39,11 @@ export interface GenerationRequest {
    * complete. Plain data (it is posted to the worker); the edge should check it with compileConstraint.
    */
   constraint?: ConstraintSpec;
+  /**
+   * Prefix-cache isolation (vLLM's cache_salt): a cached prefix is reused only by requests with the same
+   * salt. Absent: the shared default ('').
+   */
+  cacheSalt?: string;
 }
 
 /** One alternative in a top-logprobs list. */
@@ -81,6 +87,8 @@ export type GenerationEvent =
       stopReason?: string | number;
       /** Cumulative logprob of the sampled tokens when logprobs or cumulativeLogprob were asked for, else NaN. */
       cumulativeLogprob: number;
+      /** Prompt tokens whose KV came from the prefix cache (not computed for this request). */
+      cachedTokens?: number;
     }
   | { type: 'error'; index?: number; message: string; code: EngineErrorCode; /** The request field at fault, for invalid_request. */ param?: string };
 
@@ -120,8 +128,10 @@ export interface EngineStats {
   kvUsedTokens: number;
   kvBudgetTokens: number;
   kvPeakTokens: number;
-  /** Fraction of the KV budget in use, 0..1. */
+  /** Fraction of the KV budget in use, 0..1 (the prefix cache's evictable entries not counted). */
   kvUsage: number;
+  /** Prefix-cache counters (tokens looked up / found, evictions) and size; absent when caching is off. */
+  prefixCache?: PrefixCacheStats;
   /** Recent step timings (ms), newest last, at most 64. */
   recentStepMs: number[];
   /** Total steps run since start. */

@@ -21,6 +21,8 @@ export interface WorkerInit {
   tokenizerDir?: string;
   exec: Partial<ExecutionOptions>;
   limits: WorkerLimits;
+  /** Automatic prefix caching (default on). */
+  prefixCaching?: boolean;
 }
 
 type Inbound =
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
       chunkedPrefill: session.spec.chunkedPrefill,
     },
     (report) => port.postMessage({ type: 'report', ...report }),
+    { prefixCaching: init.prefixCaching },
   );
   port.on('message', (m: Inbound) => {
     if (m.type === 'generate') loop.submit(m.id, m.request);

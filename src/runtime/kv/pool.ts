@@ -38,6 +38,12 @@ export class KvPool<A extends KvArray = KvArray> {
   /** Allocations made (buffers), for tests that check steps allocate nothing. */
   allocations = 0;
 
+  /**
+   * Frees evictable allocations (the prefix cache's) when an allocation would pass the budget; called
+   * with the slots missing. The pool then checks the budget again.
+   */
+  reclaim: ((slots: number) => void) | undefined = undefined;
+
   constructor(
     readonly memory: KvMemory<A>,
     readonly geo: KvGeometry,
@@ -51,6 +57,7 @@ export class KvPool<A extends KvArray = KvArray> {
   }
 
   alloc(slots: number): KvBuffer<A> {
+    if (this.allocatedSlots + slots > this.budgetSlots) this.reclaim?.(this.allocatedSlots + slots - this.budgetSlots);
     if (this.allocatedSlots + slots > this.budgetSlots) {
       throw new KvBudgetError(`KV allocation of ${slots} slots would pass the budget (${this.allocatedSlots} of ${this.budgetSlots} in use)`);
     }

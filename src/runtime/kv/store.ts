@@ -234,6 +234,33 @@ export class KvStore<A extends KvArray = KvArray> {
     }
   }
 
+  /**
+   * A new one-row store holding the first `count` valid tokens of row `row` of `src`, in an allocation
+   * of exactly `count` slots (a prefix cache entry). Throws KvBudgetError when the pool cannot hold it.
+   */
+  static snapshot<A extends KvArray>(src: KvStore<A>, row: number, count: number): KvStore<A> {
+    const s = new KvStore(src.pool);
+    const buf = src.pool.alloc(count);
+    s.copyRows(src, [row], buf, count, 0, [count]);
+    s.bufs = [buf, undefined];
+    s.lens = [count];
+    s.finals = [count];
+    s.length = count;
+    return s;
+  }
+
+  /**
+   * Makes this one-row prefill store (made with `chunked` true) start from the first `count` tokens of
+   * `entry`'s row 0: its past becomes that prefix, and the rest of the prompt is prefilled on it.
+   */
+  seed(entry: KvStore<A>, count: number): void {
+    const buf = this.bufs[this.cur];
+    if (this.rows !== 1 || this.length !== 0 || !buf || buf.slots < count) throw new Error('only an empty one-row chunked prefill store can be seeded');
+    this.copyRows(entry, [0], buf, count, 0, [count]);
+    this.lens = [count];
+    this.length = count;
+  }
+
   /** Frees both buffers. */
   release(): void {
     this.pool.free(this.bufs[0]);
@@ -275,12 +302,12 @@ export class KvStore<A extends KvArray = KvArray> {
   }
 
   /**
-   * Copies the valid columns of `rowIdx` rows of `src` into `dst` (laid out with `dstLength` columns) from
-   * row `dstRow0`. With left padding it zeroes the written rows' padding: memory may hold anything (NaN
+   * Copies the valid columns of `rowIdx` rows of `src` (or the first `counts[k]` of them) into `dst` (laid
+   * out with `dstLength` columns) from row `dstRow0`. With left padding it zeroes the written rows' padding: memory may hold anything (NaN
    * included), and a masked column still enters attention (Concat / MultiHeadAttention) as probability
    * 0 × value. Right padding is GroupQueryAttention's, which never reads past a row's length.
    */
-  private copyRows(src: KvStore<A>, rowIdx: number[], dst: KvBuffer<A>, dstLength: number, dstRow0: number): void {
+  private copyRows(src: KvStore<A>, rowIdx: number[], dst: KvBuffer<A>, dstLength: number, dstRow0: number, counts?: number[]): void {
     const { numKvHeads: H, headDim: D, side, numLayers } = this.pool.geo;
     const from = src.bufs[src.cur];
     const mem = this.pool.memory;
@@ -289,8 +316,9 @@ export class KvStore<A extends KvArray = KvArray> {
         const a = from?.[kind][layer];
         const b = dst[kind][layer]!;
         rowIdx.forEach((r, k) => {
-          const len = from ? src.lens[r]! : 0;
-          const srcCol = side === 'left' ? src.cols - len : 0;
+          // The row's first `len` valid tokens (all of them unless `counts` says fewer).
+          const len = from ? (counts?.[k] ?? src.lens[r]!) : 0;
+          const srcCol = side === 'left' ? src.cols - src.lens[r]! : 0;
           const dstCol = side === 'left' ? dstLength - len : 0;
           for (let h = 0; h < H; h++) {
             const row = ((dstRow0 + k) * H + h) * dstLength * D;
