@@ -15,14 +15,30 @@ export interface RewardEngineOptions {
   readout?: RewardReadout;
   /** Most items waiting at once; past it, score() fails 'overloaded'. */
   maxQueuedItems?: number;
+  /**
+   * Score a request's responses from their shared prompt prefix, prefilled once (default true). Native
+   * runtime only; models that cannot run a multi-token step on a past score each response whole.
+   */
+  sharePrefix?: boolean;
 }
 
 /** One forward pass of the reward worker. */
 export interface ScoreBatchStats {
+  /**
+   * plain: whole conversations; prefix: the shared prompts of a group of requests, one row each; suffix:
+   * responses run on a copy of their request's prompt KV.
+   */
+  pass: 'plain' | 'prefix' | 'suffix';
   ms: number;
   rows: number;
+  /** Tokens computed (a suffix pass: the responses' tokens after the shared prefix). */
   tokens: number;
   paddedTokens: number;
+  /**
+   * Prompt tokens this pass did not recompute thanks to sharing: summed over a request's passes,
+   * (responses − 1) × shared prefix length. 0 for plain and prefix passes.
+   */
+  sharedTokens: number;
 }
 
 /** One completed score request. */
@@ -40,6 +56,8 @@ export interface RewardEngineStats {
   /** Items (conversations) in flight. */
   pendingItems: number;
   batches: number;
+  /** Prompt tokens not recomputed thanks to shared-prompt scoring, since start (see ScoreBatchStats); optional for fakes. */
+  sharedTokens?: number;
   alive: boolean;
   restarts: number;
 }
@@ -75,6 +93,7 @@ export class RewardEngine {
   private nextId = 1;
   private pendingItems = 0;
   private batches = 0;
+  private sharedTokens = 0;
   private readonly maxQueuedItems: number;
 
   private constructor(opts: RewardEngineOptions) {
@@ -84,6 +103,7 @@ export class RewardEngine {
       exec: opts.exec ?? {},
       limits: { ...DEFAULT_SCORE_LIMITS, ...opts.limits },
       readout: opts.readout,
+      sharePrefix: opts.sharePrefix ?? true,
     };
     this.host = new WorkerHost<ReadyMessage>(
       './scoring/score-worker.ts',
@@ -142,6 +162,7 @@ export class RewardEngine {
       pendingRequests: this.pending.size,
       pendingItems: this.pendingItems,
       batches: this.batches,
+      sharedTokens: this.sharedTokens,
       alive: this.host.alive,
       restarts: this.host.restarts,
     };
@@ -165,8 +186,10 @@ export class RewardEngine {
 
   private onMessage(m: { type: string } & Record<string, unknown>): void {
     if (m.type === 'batch') {
+      const b = m as unknown as ScoreBatchStats;
       this.batches++;
-      this.onBatch?.(m as unknown as ScoreBatchStats);
+      this.sharedTokens += b.sharedTokens;
+      this.onBatch?.(b);
       return;
     }
     const id = m.id as number;

@@ -46,6 +46,11 @@ export class ScoreBatcher {
     return this.queue.length;
   }
 
+  /** The request of the oldest waiting item (undefined when nothing waits). */
+  get oldestRequestId(): number | undefined {
+    return this.queue[0]?.requestId;
+  }
+
   /** Takes the next batch (empty when nothing waits). An item longer than the budget goes alone. */
   next(): ScoreItem[] {
     if (this.queue.length === 0) return [];

@@ -1,10 +1,13 @@
 /**
  * Worker-thread entry of a reward model: prefill-only forward passes, batched by ScoreBatcher across
- * requests, each item read out at its last position. Protocol:
+ * requests, each item read out at its last position. A request whose items share a long enough prefix
+ * (the prompt, on the native runtime) is a shared job instead: its prefix is computed once and each item
+ * scored from it (shared-prefix.ts, shared-scorer.ts). Plain items and shared jobs are served oldest
+ * request first: request ids grow with arrival (RewardEngine numbers them in order). Protocol:
  *   main → worker: {type:'score', id, items: number[][]} | {type:'abort', id} | {type:'close'} | {type:'crash'}
  *   worker → main: {type:'ready', spec, provider, readout} | {type:'scored', id, values: number[][]}
- *                  | {type:'score-error', id, message} | {type:'batch', ms, rows, tokens, paddedTokens}
- *                  | {type:'fatal', message}
+ *                  | {type:'score-error', id, message}
+ *                  | {type:'batch', pass, ms, rows, tokens, paddedTokens, sharedTokens} | {type:'fatal', message}
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { KvBatch } from '../runtime/kv-cache.ts';
@@ -14,6 +17,8 @@ import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts
 import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
 import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
+import { MIN_SHARED_PREFIX, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, type SharedJob } from './shared-prefix.ts';
+import { sharedScoringUnsupported, SharedPrefixScorer, type SharedPassStats } from './shared-scorer.ts';
 
 /** Data the main thread hands a reward worker. */
 export interface ScoreWorkerInit {
@@ -22,6 +27,8 @@ export interface ScoreWorkerInit {
   limits: ScoreBatcherLimits;
   /** Overrides the readout the model folder describes. */
   readout?: RewardReadout;
+  /** Score a request's responses from their shared prompt prefix, computed once (default true; native runtime only). */
+  sharePrefix?: boolean;
 }
 
 type Inbound =
@@ -41,6 +48,8 @@ interface Forward {
   provider: 'cpu' | 'cuda';
   run(rows: number[][]): Promise<Float32Array[]> | Float32Array[];
   close(): Promise<void> | void;
+  /** The native runtime's model (shared-prefix scoring steps on it); absent on the js runtime. */
+  native?: NativeModel;
 }
 
 /**
@@ -70,7 +79,7 @@ async function openForward(init: ScoreWorkerInit): Promise<Forward & { extract?:
   }
   const m = NativeModel.open(init.modelDir, init.exec, graph);
   // The notes travel with the spec to the main thread, which logs them.
-  return { spec: { ...m.spec, notes: [...m.spec.notes, ...notes] }, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close(), extract };
+  return { spec: { ...m.spec, notes: [...m.spec.notes, ...notes] }, provider: m.provider, run: (rows) => m.forward(rows), close: () => m.close(), extract, native: m };
 }
 
 /** The logits output's name (genai_config.json may rename it). */
@@ -80,63 +89,108 @@ function describeLogitsName(dir: string): string {
   return typeof name === 'string' ? name : 'logits';
 }
 
+
+/** The worker's shared-prefix scorer, or why there is none; a start-up note either way. */
+function openSharing(init: ScoreWorkerInit, session: Forward): { scorer?: SharedPrefixScorer; note: string } {
+  const whole = 'each response is scored whole';
+  if (init.sharePrefix === false) return { note: `shared-prompt scoring off (--no-prefix-caching): ${whole}` };
+  if (!session.native) return { note: `shared-prompt scoring needs the native runtime: ${whole}` };
+  const why = sharedScoringUnsupported(session.native.spec);
+  if (why) return { note: `shared-prompt scoring off: ${why}; ${whole}` };
+  // The pool bounds the KV of one group's passes; a job that cannot fit even alone is scored whole.
+  const kvSlots = SHARED_KV_BUDGET_FACTOR * init.limits.maxBatchTokens;
+  const batchedSuffixes = session.native.spec.batchedMultiTokenWithPast;
+  return {
+    scorer: new SharedPrefixScorer(session.native, { ...init.limits, kvSlots, batchedSuffixes }),
+    note:
+      `shared-prompt scoring: responses of one request that share >= ${MIN_SHARED_PREFIX} prompt tokens are scored from one prefill ` +
+      `of them (KV pool of ${kvSlots} token slots${batchedSuffixes ? '' : '; one response per pass, as GroupQueryAttention needs'})`,
+  };
+}
+
+/** A 'batch' message: one forward pass, plain or of a shared group. */
+type PassStats = SharedPassStats | ({ pass: 'plain' } & Omit<SharedPassStats, 'pass'>);
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = (workerData as { data: ScoreWorkerInit }).data;
   const session = await openForward(init);
-  const readout = init.readout ?? session.spec.reward ?? NEMOTRON_REWARD_READOUT;
+  const sharing = openSharing(init, session);
+  const spec: ModelSpec = { ...session.spec, notes: [...session.spec.notes, sharing.note] };
+  const readout = init.readout ?? spec.reward ?? NEMOTRON_REWARD_READOUT;
   const extractWith = session.extract ?? readout;
   const batcher = new ScoreBatcher(init.limits);
+  /** Shared jobs waiting, oldest first. */
+  let shared: SharedJob[] = [];
   const pending = new Map<number, Pending>();
   let closed = false;
   let wake: (() => void) | undefined;
+  const report = (s: PassStats) => port.postMessage({ type: 'batch', ...s });
+  const deliver = (requestId: number, index: number, row: Float32Array) => {
+    const p = pending.get(requestId);
+    if (!p) return; // aborted meanwhile
+    p.values[index] = extractReadout(row, extractWith);
+    if (--p.remaining === 0) {
+      pending.delete(requestId);
+      port.postMessage({ type: 'scored', id: requestId, values: p.values });
+    }
+  };
+  const drop = (id: number) => {
+    batcher.remove(id);
+    shared = shared.filter((j) => j.requestId !== id);
+  };
+  // A failed pass fails the requests it touched; the loop goes on.
+  const fail = (ids: number[], err: Error) => {
+    for (const id of ids) {
+      drop(id);
+      if (pending.delete(id)) port.postMessage({ type: 'score-error', id, message: err.message });
+    }
+  };
   port.on('message', (m: Inbound) => {
     if (m.type === 'score') {
       pending.set(m.id, { values: new Array(m.items.length), remaining: m.items.length });
-      batcher.add(m.id, m.items);
+      const job = sharing.scorer && planSharedJob(m.id, m.items, sharing.scorer.limits);
+      if (job) shared.push(job);
+      else batcher.add(m.id, m.items);
     } else if (m.type === 'abort') {
-      batcher.remove(m.id);
+      drop(m.id);
       pending.delete(m.id);
     } else if (m.type === 'close') closed = true;
     else if (m.type === 'crash') process.exit(70);
     wake?.();
   });
-  port.postMessage({ type: 'ready', spec: session.spec, provider: session.provider, readout });
+  port.postMessage({ type: 'ready', spec, provider: session.provider, readout });
 
-  const runBatch = async (batch: ScoreItem[]) => {
+  const runPlain = async (batch: ScoreItem[]) => {
     const t0 = performance.now();
     const rows = await session.run(batch.map((i) => i.tokens));
-    batch.forEach((item, k) => {
-      const p = pending.get(item.requestId);
-      if (!p) return; // aborted meanwhile
-      p.values[item.index] = extractReadout(rows[k]!, extractWith);
-      if (--p.remaining === 0) {
-        pending.delete(item.requestId);
-        port.postMessage({ type: 'scored', id: item.requestId, values: p.values });
-      }
-    });
+    batch.forEach((item, k) => deliver(item.requestId, item.index, rows[k]!));
     const width = Math.max(...batch.map((i) => i.tokens.length));
     const tokens = batch.reduce((a, i) => a + i.tokens.length, 0);
-    port.postMessage({ type: 'batch', ms: performance.now() - t0, rows: batch.length, tokens, paddedTokens: width * batch.length });
+    report({ pass: 'plain', ms: performance.now() - t0, rows: batch.length, tokens, paddedTokens: width * batch.length, sharedTokens: 0 });
   };
+  const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const hooks = { alive: (id: number) => pending.has(id), scored: deliver, failed: fail, pass: report, pause };
 
   while (!closed) {
-    if (batcher.size === 0) {
+    if (batcher.size === 0 && shared.length === 0) {
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
       continue;
     }
-    const batch = batcher.next();
-    try {
-      await runBatch(batch);
-    } catch (err) {
-      // A failed pass fails the requests it touched; the loop goes on.
-      for (const id of new Set(batch.map((i) => i.requestId))) {
-        batcher.remove(id);
-        if (pending.delete(id)) port.postMessage({ type: 'score-error', id, message: (err as Error).message });
+    const oldestPlain = batcher.oldestRequestId;
+    if (sharing.scorer && shared.length > 0 && (oldestPlain === undefined || shared[0]!.requestId < oldestPlain)) {
+      const group = shared.splice(0, planGroup(shared, sharing.scorer.limits));
+      await sharing.scorer.runGroup(group, hooks);
+    } else {
+      const batch = batcher.next();
+      try {
+        await runPlain(batch);
+      } catch (err) {
+        fail([...new Set(batch.map((i) => i.requestId))], err as Error);
       }
     }
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await pause();
   }
   await session.close();
   port.close();
