@@ -116,9 +116,10 @@ export function suffixPassSlots(rows: number, cols: number, width: number): numb
 
 /**
  * Cuts a group's suffix rows into passes. Rows go longest suffix first, so that rows of similar length
- * share a pass (less padding); a pass grows while it keeps to the row and padded new-token limits and
- * its KV, with the group's prefix store (`prefixSlots`), fits the pool. One row per pass when the model
- * cannot batch multi-token steps on a past. `planGroup` guarantees a single row always fits.
+ * share a pass; a pass grows while it keeps to the row and padded new-token limits, its KV with the
+ * group's prefix store (`prefixSlots`) fits the pool, and (as ScoreBatcher does) no row would be padded
+ * to more than twice its length. One row per pass when the model cannot batch multi-token steps on a
+ * past. `planGroup` guarantees a single row always fits.
  */
 export function planSuffixPasses(group: readonly SharedJob[], prefixSlots: number, limits: SharedLimits): SuffixRow[][] {
   const rows: SuffixRow[] = group.flatMap((job, j) => job.suffixes.map((_, index) => ({ job: j, index })));
@@ -134,7 +135,7 @@ export function planSuffixPasses(group: readonly SharedJob[], prefixSlots: numbe
     const w = Math.max(width, len(r));
     const c = Math.max(past, cols(r));
     const k = pass.length + 1;
-    const fits = k <= maxRows && k * w <= limits.maxBatchTokens && prefixSlots + suffixPassSlots(k, c, w) <= limits.kvSlots;
+    const fits = k <= maxRows && k * w <= limits.maxBatchTokens && prefixSlots + suffixPassSlots(k, c, w) <= limits.kvSlots && len(r) * 2 >= w;
     if (pass.length > 0 && !fits) {
       passes.push(pass);
       pass = [];
