@@ -118,6 +118,7 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
         kvCacheBytes: config.engine.kvCacheBytes,
       },
       maxNumQueuedReqs: config.engine.maxNumQueuedReqs,
+      prefixCaching: config.engine.prefixCaching,
     }),
     loadTokenizer(dir),
   ]);

@@ -158,6 +158,43 @@ for (const m of MODELS) {
       for await (const _ of stream) if (++n === 3) break;
       await waitFor(() => server.engines[0]!.stats().running === 0 && server.engines[0]!.inFlight === 0);
     });
+
+    test('prefix caching: usage.prompt_tokens_details.cached_tokens is the prompt prefix shared with an earlier request', async () => {
+      const system = { role: 'system' as const, content: `You answer questions about the weather (${m.id}). ${'Be brief and exact. '.repeat(12)}` };
+      const first: OpenAI.Chat.ChatCompletionMessageParam[] = [system, { role: 'user', content: 'Is it raining in Oslo?' }];
+      const second: OpenAI.Chat.ChatCompletionMessageParam[] = [system, { role: 'user', content: 'Will it be sunny in Rome tomorrow?' }];
+      const ids = async (msgs: OpenAI.Chat.ChatCompletionMessageParam[]) => {
+        const r = await fetch(`${server.url}/tokenize`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: m.id, messages: msgs, add_generation_prompt: true }),
+        });
+        return ((await r.json()) as { tokens: number[] }).tokens;
+      };
+      const [a, b] = [await ids(first), await ids(second)];
+      let shared = 0;
+      while (a[shared] === b[shared]) shared++;
+      assert.ok(shared > 40, `the two prompts share ${shared} tokens`);
+      const params = { model: m.id, max_tokens: 3, temperature: 0, ignore_eos: true };
+      await client.chat.completions.create({ ...params, messages: first } as never);
+      const again = (await client.chat.completions.create({ ...params, messages: second } as never)) as OpenAI.Chat.ChatCompletion;
+      assert.equal(again.usage!.prompt_tokens, b.length);
+      assert.equal(again.usage!.prompt_tokens_details?.cached_tokens, shared);
+      // The same conversation once more, streamed: everything but the prompt's last token is cached.
+      const stream = (await client.chat.completions.create({
+        ...params, messages: second, stream: true, stream_options: { include_usage: true },
+      } as never)) as unknown as AsyncIterable<OpenAI.Chat.ChatCompletionChunk>;
+      let usage: OpenAI.CompletionUsage | undefined;
+      for await (const ch of stream) usage = ch.usage ?? usage;
+      assert.equal(usage?.prompt_tokens_details?.cached_tokens, b.length - 1);
+      // A different cache_salt sees none of it.
+      const salted = (await client.chat.completions.create({ ...params, messages: second, cache_salt: 'tenant-x' } as never)) as OpenAI.Chat.ChatCompletion;
+      assert.equal(salted.usage!.prompt_tokens_details?.cached_tokens, 0);
+      const text = (await client.completions.create({ model: m.id, prompt: 'The weather in Oslo is '.repeat(8), max_tokens: 2, temperature: 0 })).usage!;
+      assert.equal(text.prompt_tokens_details?.cached_tokens ?? 0, 0);
+      const textAgain = (await client.completions.create({ model: m.id, prompt: 'The weather in Oslo is '.repeat(8), max_tokens: 2, temperature: 0 })).usage!;
+      assert.equal(textAgain.prompt_tokens_details?.cached_tokens, textAgain.prompt_tokens - 1);
+    });
   });
 }
 

@@ -20,7 +20,7 @@ describe('defaults', () => {
         maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16,
         maxLogitBias: 300, maxStop: 16, maxTools: 128, maxMessages: 2048, maxScoreItems: 1000,
       },
-      engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB },
+      engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB, prefixCaching: true },
       execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false, scoreRuntime: 'native' },
       logLevel: 'info',
       shutdownGraceMs: 30_000,
@@ -94,7 +94,9 @@ describe('flags and environment', () => {
       ],
       {},
     );
-    assert.deepEqual(c.engine, { maxNumSeqs: 4, maxNumQueuedReqs: 0, maxNumBatchedTokens: 128, kvCacheBytes: 1.5 * GiB });
+    assert.deepEqual(c.engine, { maxNumSeqs: 4, maxNumQueuedReqs: 0, maxNumBatchedTokens: 128, kvCacheBytes: 1.5 * GiB, prefixCaching: true });
+    assert.equal(parseConfig(['--no-prefix-caching'], {}).engine.prefixCaching, false);
+    assert.equal(parseConfig([], { NO_PREFIX_CACHING: '1' }).engine.prefixCaching, false);
     assert.equal(c.limits.maxN, 2);
     assert.equal(c.limits.maxPromptTokens, 1000);
     assert.equal(c.limits.maxBodyBytes, 1024 ** 2);
@@ -228,6 +230,7 @@ describe('helpText', () => {
       'revision', 'reward-revision', 'cache-dir', 'pull',
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
       'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items', 'no-web-ui',
+      'no-prefix-caching',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

@@ -25,7 +25,7 @@ import { isWebPath, registerWebRoutes, webUiEnabled } from './routes/web.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     /** Token counts of the request, for the access log line. */
-    usage?: { promptTokens: number; completionTokens: number };
+    usage?: { promptTokens: number; completionTokens: number; cachedTokens?: number };
   }
 }
 
@@ -120,6 +120,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         ms: Number(reply.elapsedTime.toFixed(1)),
         promptTokens: req.usage?.promptTokens,
         completionTokens: req.usage?.completionTokens,
+        cachedTokens: req.usage?.cachedTokens || undefined,
       },
       'request',
     );

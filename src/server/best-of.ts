@@ -77,7 +77,7 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
   const winners = (await rank(chat, result.choices, reward, signal, deps.tokenizerPool)).slice(0, n).map((c, index) => ({ ...c, index }));
   const rankedBy = reward ? 'reward' : 'mean_logprob';
   const valueKey = reward ? 'reward' : 'mean_logprob';
-  req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+  req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
   const id = responseId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
   if (chat.stream) return streamWinners(reply, chat, winners, { id, created, valueKey, rankedBy, k, reward, usage: result });
@@ -98,7 +98,7 @@ interface StreamInfo {
   rankedBy: string;
   k: number;
   reward?: RewardModel;
-  usage: { promptTokens: number; completionTokens: number };
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
 }
 
 async function streamWinners(reply: FastifyReply, chat: ChatRequest, winners: RankedChoice[], info: StreamInfo) {
@@ -114,7 +114,7 @@ async function streamWinners(reply: FastifyReply, chat: ChatRequest, winners: Ra
     Object.assign(fin, { best_of: info.k, ranked_by: info.rankedBy, ...(info.reward ? { reward_model: info.reward.id } : {}) });
     await w.send(fin);
   }
-  if (chat.includeUsage) await w.send(chunks.usage(info.usage.promptTokens, info.usage.completionTokens));
+  if (chat.includeUsage) await w.send(chunks.usage(info.usage.promptTokens, info.usage.completionTokens, info.usage.cachedTokens));
   w.end();
   return reply;
 }

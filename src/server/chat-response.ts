@@ -24,9 +24,14 @@ export function logprobEntry(t: TokenRecord) {
   };
 }
 
-/** Usage block; total = prompt + completion. */
-export function usageOf(promptTokens: number, completionTokens: number) {
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+/** Usage block; total = prompt + completion; `cached_tokens`: prompt tokens served by the prefix cache. */
+export function usageOf(promptTokens: number, completionTokens: number, cachedTokens = 0) {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+  };
 }
 
 /** The assistant message of a choice: plain content, or tool calls parsed from the text. */
@@ -68,7 +73,7 @@ export function chatCompletion(
         finish_reason: 'tool_calls' in message && reason === 'stop' ? ('tool_calls' as const) : reason,
       };
     }),
-    usage: usageOf(result.promptTokens, result.completionTokens),
+    usage: usageOf(result.promptTokens, result.completionTokens, result.cachedTokens),
   };
 }
 
@@ -117,8 +122,8 @@ export class ChatChunkBuilder {
   }
 
   /** The usage chunk (include_usage): empty choices. */
-  usage(promptTokens: number, completionTokens: number) {
-    return this.chunk([], usageOf(promptTokens, completionTokens));
+  usage(promptTokens: number, completionTokens: number, cachedTokens = 0) {
+    return this.chunk([], usageOf(promptTokens, completionTokens, cachedTokens));
   }
 }
 

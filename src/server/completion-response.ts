@@ -29,6 +29,7 @@ export function textCompletion(
   choices: Array<ChoiceResult & { prefix: string }>,
   promptTokens: number,
   logprobs: boolean,
+  cachedTokens = 0,
 ) {
   const completionTokens = choices.reduce((a, c) => a + c.completionTokens, 0);
   return {
@@ -43,7 +44,7 @@ export function textCompletion(
       logprobs: logprobs ? legacyLogprobs(c.tokens, c.prefix.length) : null,
       finish_reason: wireFinishReason(c.finishReason),
     })),
-    usage: usageOf(promptTokens, completionTokens),
+    usage: usageOf(promptTokens, completionTokens, cachedTokens),
   };
 }
 
@@ -59,7 +60,7 @@ export function completionChunks(id: string, model: string, created: number, inc
     content: (index: number, text: string, tokens: TokenRecord[] | null) =>
       chunk([{ index, text, logprobs: tokens ? legacyLogprobs(tokens, 0) : null, finish_reason: null }]),
     finish: (index: number, reason: 'stop' | 'length') => chunk([{ index, text: '', logprobs: null, finish_reason: reason }]),
-    usage: (p: number, c: number) => chunk([], usageOf(p, c)),
+    usage: (p: number, c: number, cached: number) => chunk([], usageOf(p, c, cached)),
   };
 }
 

@@ -68,6 +68,8 @@ export interface ServerConfig {
     maxNumBatchedTokens: number;
     /** KV cache budget of each model, bytes. */
     kvCacheBytes: number;
+    /** Automatic prefix caching (chat) and shared-prompt scoring (reward); --no-prefix-caching turns both off. */
+    prefixCaching: boolean;
   };
   /** ONNX Runtime execution settings shared by both models (device ids are per model). */
   execution: {
@@ -138,6 +140,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'max-messages', kind: 'string', env: 'MAX_MESSAGES', arg: 'N', shown: '2048', help: 'Most messages in a conversation.' },
   { flag: 'max-score-items', kind: 'string', env: 'MAX_SCORE_ITEMS', arg: 'N', shown: '1000', help: 'Most rerank documents or score responses in a request.' },
   { flag: 'kv-cache-memory', kind: 'string', env: 'KV_CACHE_MEMORY', arg: 'SIZE', shown: '2GiB', help: 'KV cache budget of each model (bytes, or with KiB/MiB/GiB/TiB).' },
+  { flag: 'no-prefix-caching', kind: 'boolean', env: 'NO_PREFIX_CACHING', shown: 'off (caching on)', help: 'Do not reuse the KV of cached prompt prefixes (chat model) nor share a prompt\'s prefill between the responses of one score request (reward model).' },
   { flag: 'execution-provider', kind: 'string', env: 'EXECUTION_PROVIDER', arg: 'cpu|cuda', shown: 'cpu', help: 'ONNX Runtime execution provider.' },
   { flag: 'device-id', kind: 'string', env: 'DEVICE_ID', arg: 'N', shown: '0', help: 'CUDA device of the chat model.' },
   { flag: 'reward-device-id', kind: 'string', env: 'REWARD_DEVICE_ID', arg: 'N', shown: 'the chat model\'s device', help: 'CUDA device of the reward model.' },
@@ -396,6 +399,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       maxNumQueuedReqs: int(get('max-num-queued-reqs'), 256, 0),
       maxNumBatchedTokens: int(get('max-num-batched-tokens'), DEFAULT_LIMITS.maxBatchedTokens, 1),
       kvCacheBytes: size(get('kv-cache-memory'), DEFAULT_LIMITS.kvCacheBytes),
+      prefixCaching: !bool(values, env, 'no-prefix-caching'),
     },
     execution: {
       provider: oneOf(get('execution-provider'), 'cpu', ['cpu', 'cuda'] as const),

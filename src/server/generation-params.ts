@@ -13,6 +13,7 @@ import {
   maybeNumber,
   optBool,
   optNumber,
+  optString,
   stopStrings,
   tokenIdList,
 } from './validate.ts';
@@ -77,7 +78,23 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
     skipSpecialTokens: optBool(body, 'skip_special_tokens', true),
     // Token texts are only needed for logprobs output; skip the per-token decode otherwise.
     returnTokenText: logprobs !== null,
+    cacheSalt: cacheSalt(body),
   };
+}
+
+/** Longest `cache_salt` accepted (it is compared, never stored beyond the cache's entries). */
+const MAX_CACHE_SALT = 1024;
+
+/**
+ * vLLM's `cache_salt`: a cached prefix is reused only by requests carrying the same salt, so clients
+ * that must not share cache timing with others (tenants) each send their own unguessable salt.
+ */
+function cacheSalt(body: Body): string | undefined {
+  const salt = optString(body, 'cache_salt');
+  if (salt !== undefined && (salt.length === 0 || salt.length > MAX_CACHE_SALT)) {
+    throw invalidRequest(`'cache_salt' must be a non-empty string of at most ${MAX_CACHE_SALT} characters`, 'cache_salt');
+  }
+  return salt;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface GenerationResult {
   choices: ChoiceResult[];
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens served by the prefix cache. */
+  cachedTokens: number;
 }
 
 /** A signal that aborts when the client disconnects before the answer is complete, or at the timeout. */
@@ -84,6 +86,7 @@ export function abortedError(): ApiError {
 
 /** Drains a generation into per-choice results; throws on an engine error event. */
 export async function collectGeneration(events: AsyncIterable<GenerationEvent>, request: GenerationRequest): Promise<GenerationResult> {
+  let cachedTokens = 0;
   const choices: ChoiceResult[] = Array.from({ length: request.n }, (_, index) => ({
     index,
     text: '',
@@ -105,6 +108,7 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>, 
       c.stopReason = e.stopReason;
       c.completionTokens = e.completionTokens;
       c.cumulativeLogprob = e.cumulativeLogprob;
+      cachedTokens = Math.max(cachedTokens, e.cachedTokens ?? 0);
     }
   }
   const cut = choices.find((c) => c.finishReason === 'abort' || c.finishReason === 'error');
@@ -113,6 +117,7 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>, 
     choices,
     promptTokens: request.promptTokenIds.length,
     completionTokens: choices.reduce((a, c) => a + c.completionTokens, 0),
+    cachedTokens,
   };
 }
 

@@ -6,7 +6,8 @@
  */
 import client, { type Registry } from 'prom-client';
 import type { RequestMetrics } from '../runtime/request-timing.ts';
-import type { StepStats } from '../runtime/types.ts';
+import type { EngineStats, StepStats } from '../runtime/types.ts';
+import type { PrefixCacheStats } from '../runtime/kv/prefix-cache.ts';
 import type { ScoreRequestStats } from '../scoring/reward-engine.ts';
 import type { ServedModel } from './deps.ts';
 
@@ -36,10 +37,32 @@ export class Metrics {
     const histogram = <L extends string>(n: string, help: string, buckets: number[], labels: L[]) =>
       new client.Histogram<L>({ name: name(n), help, buckets, labelNames: labels, registers: r });
     const engines = () => this.models.flatMap((s) => (s.task === 'generate' ? [[s.id, s.engine.stats()] as const] : []));
+    // Counters the engine keeps itself (monotonic across worker restarts), exposed at each scrape.
+    const engineCounter = (n: string, help: string, read: (st: EngineStats) => number | undefined) =>
+      new client.Counter({
+        name: name(n),
+        help,
+        labelNames: ['model_name'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [id, st] of engines()) {
+            const v = read(st);
+            if (v !== undefined) this.inc({ model_name: id }, v);
+          }
+        },
+      });
+    const cacheGauge = (n: string, help: string, read: (c: PrefixCacheStats) => number) =>
+      gauge(n, help, (g) => engines().forEach(([id, st]) => st.prefixCache && g.set({ model_name: id }, read(st.prefixCache))));
     this.m = {
       running: gauge('num_requests_running', 'Sequences generating now.', (g) => engines().forEach(([id, st]) => g.set({ model_name: id }, st.running))),
       waiting: gauge('num_requests_waiting', 'Requests accepted and waiting to start.', (g) => engines().forEach(([id, st]) => g.set({ model_name: id }, st.waiting))),
       kvUsage: gauge('kv_cache_usage_perc', 'KV cache usage, fraction of the KV budget (1 = full).', (g) => engines().forEach(([id, st]) => g.set({ model_name: id }, st.kvUsage))),
+      prefixQueries: engineCounter('prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.', (st) => st.prefixCache?.queryTokens),
+      prefixHits: engineCounter('prefix_cache_hits_total', 'Prompt tokens served from the prefix cache (not prefilled).', (st) => st.prefixCache?.hitTokens),
+      prefixEvictions: engineCounter('prefix_cache_evictions_total', 'Prefix cache entries evicted to make room.', (st) => st.prefixCache?.evictions),
+      prefixTokens: cacheGauge('prefix_cache_tokens', 'KV token slots held by the prefix cache (evictable).', (c) => c.cachedTokens),
+      prefixEntries: cacheGauge('prefix_cache_entries', 'Cached sequences (entries) in the prefix cache.', (c) => c.entries),
       promptTokens: counter('prompt_tokens_total', 'Prompt tokens processed.', ['model_name']),
       generationTokens: counter('generation_tokens_total', 'Tokens generated.', ['model_name']),
       success: counter('request_success_total', 'Finished sequences by finish reason.', ['model_name', 'finished_reason']),

@@ -21,7 +21,7 @@ export interface ChunkShapes {
   content(index: number, text: string, tokens: TokenRecord[] | null): unknown;
   /** The last frame(s) of a choice. */
   finish(index: number, reason: 'stop' | 'length'): unknown;
-  usage?(promptTokens: number, completionTokens: number): unknown;
+  usage?(promptTokens: number, completionTokens: number, cachedTokens: number): unknown;
 }
 
 /** Options of one stream. */
@@ -33,6 +33,8 @@ export interface StreamOptions {
   choices: number;
   /** Prompt tokens, for usage. */
   promptTokens: number;
+  /** Choices per prompt (several prompts' choices are numbered prompt × n + i); default: all of them. */
+  choicesPerPrompt?: number;
   shapes: ChunkShapes;
   includeUsage: boolean;
   logprobs: boolean;
@@ -48,6 +50,8 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
     for (const p of Array.isArray(payload) ? payload : [payload]) await writer.send(p);
   };
   let completionTokens = 0;
+  let cachedTokens = 0;
+  const perPrompt = o.choicesPerPrompt ?? o.choices;
   try {
     if (o.shapes.open) for (let i = 0; i < o.choices; i++) await writer.send(o.shapes.open(i));
     for await (const e of o.events) {
@@ -65,16 +69,18 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
       if (e.finishReason === 'error' || e.finishReason === 'abort') continue;
       if (e.text !== '') await send(o.shapes.content(e.index, e.text, null));
       completionTokens += e.completionTokens;
+      // A prompt's choices share its prefill: count its cached tokens once.
+      if (e.index % perPrompt === 0) cachedTokens += e.cachedTokens ?? 0;
       await send(o.shapes.finish(e.index, wireFinishReason(e.finishReason)));
     }
     if (o.includeUsage && o.shapes.usage && !writer.closed) {
-      await writer.send(o.shapes.usage(o.promptTokens, completionTokens));
+      await writer.send(o.shapes.usage(o.promptTokens, completionTokens, cachedTokens));
     }
   } catch (err) {
     const apiErr = toApiError(err);
     if (apiErr.status >= 500) o.req.log.error({ err }, 'stream failed');
     await writer.send(apiErr.body());
   }
-  o.req.usage = { promptTokens: o.promptTokens, completionTokens };
+  o.req.usage = { promptTokens: o.promptTokens, completionTokens, cachedTokens };
   writer.end();
 }

@@ -36,7 +36,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
           open: (i) => shapes.role(i),
           content: (i, text, tokens) => (tools ? tools.content(i, text, tokens) : shapes.content(i, text, tokens)),
           finish: (i, r) => (tools ? tools.finish(i, r) : shapes.finish(i, r)),
-          usage: (p, c) => shapes.usage(p, c),
+          usage: (p, c, cached) => shapes.usage(p, c, cached),
         },
         includeUsage: chat.includeUsage,
         logprobs: chat.logprobs,
@@ -48,7 +48,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const result = await collectGeneration(events, chat.generation).catch((err: unknown) => {
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
     });
-    req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+    req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
     return chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames);
   });
 }

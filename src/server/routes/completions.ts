@@ -33,6 +33,7 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
         reply,
         events: mergeGenerations(streams, n),
         choices: n * streams.length,
+        choicesPerPrompt: n,
         promptTokens,
         shapes: completionChunks(id, c.model.id, created, c.includeUsage, echo),
         includeUsage: c.includeUsage,
@@ -47,7 +48,8 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
     });
     const choices = results.flatMap((r, p) => r.choices.map((ch) => ({ ...ch, index: p * n + ch.index, prefix: echo(p * n) })));
-    req.usage = { promptTokens, completionTokens: choices.reduce((a, ch) => a + ch.completionTokens, 0) };
-    return textCompletion(id, c.model.id, created, choices, promptTokens, c.logprobs);
+    const cachedTokens = results.reduce((a, r) => a + r.cachedTokens, 0);
+    req.usage = { promptTokens, completionTokens: choices.reduce((a, ch) => a + ch.completionTokens, 0), cachedTokens };
+    return textCompletion(id, c.model.id, created, choices, promptTokens, c.logprobs, cachedTokens);
   });
 }
