@@ -54,12 +54,12 @@ describe('web playground with --api-key and an attribute-head reward model', { s
     assert.match((await dialog.textContent())!, /needs an API key/);
     await dialog.getByLabel('API key', { exact: true }).fill('sk-wrong');
     await dialog.getByRole('button', { name: 'Use key' }).click();
-    await page.waitForFunction(() => /refused the key/.test(document.getElementById('key-reason')!.textContent!));
+    await page.locator('#key-reason', { hasText: 'refused the key' }).waitFor();
     await dialog.getByLabel('API key', { exact: true }).fill(KEY);
     await dialog.getByRole('button', { name: 'Use key' }).click();
     await modelsListed(page);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('nemotron.apiKey')), KEY);
-    assert.equal(await page.evaluate(() => localStorage.getItem('nemotron.apiKey')), null, 'the key is not kept beyond the tab');
+    assert.equal(await page.evaluate(`sessionStorage.getItem('nemotron.apiKey')`), KEY);
+    assert.equal(await page.evaluate(`localStorage.getItem('nemotron.apiKey')`), null, 'the key is not kept beyond the tab');
     await setField(page, 'max_tokens', '8');
     await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Hi');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -103,7 +103,8 @@ describe('web playground with --api-key and an attribute-head reward model', { s
     await page.locator('#bo-prompt').fill('Say something.');
     await page.getByLabel('Candidates (k)').fill('3');
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#bo-results .candidate').length === 3);
+    await page.locator('#bo-results .candidate').nth(2).waitFor();
+    assert.equal(await page.locator('#bo-results .candidate').count(), 3);
     const meters = await page.$$eval('#bo-results .candidate', (cards) => cards.map((c) => c.querySelectorAll('meter').length));
     assert.equal(new Set(meters).size, 1);
     assert.ok(meters[0]! > 1, `attribute bars per candidate: ${meters[0]}`);
@@ -156,7 +157,8 @@ describe('web playground without a reward model', { skip: BROWSER_SKIP }, () => 
     await page.locator('#bo-prompt').fill('Say something.');
     await page.getByLabel('Candidates (k)').fill('3');
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#bo-results .candidate').length === 3);
+    await page.locator('#bo-results .candidate').nth(2).waitFor();
+    assert.equal(await page.locator('#bo-results .candidate').count(), 3);
     const means = await page.$$eval('#bo-results .candidate .mean-logprob', (els) => els.map((e) => Number(e.textContent)));
     assert.deepEqual([...means].sort((a, b) => b - a), means);
     assert.equal(await page.locator('#bo-results .candidate .reward').count(), 0);

@@ -60,9 +60,9 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     assert.equal(await page.getByRole('button', { name: 'Send', exact: true }).isEnabled(), true);
     assert.equal(await page.getByRole('button', { name: 'Stop', exact: true }).isDisabled(), true);
     // The strip lists the models and reads /metrics.
-    await page.waitForFunction(() => /^\d+$/.test(document.getElementById('strip-running')!.textContent!));
+    await page.locator('#strip-running').filter({ hasText: /^\d+$/ }).waitFor();
     assert.match((await page.textContent('#strip-models'))!, /instruct \(chat\), reward \(reward\)/);
-    assert.equal(await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).length), 0);
+    assert.equal(await page.evaluate(`navigator.serviceWorker.getRegistrations().then((r) => r.length)`), 0);
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(foreignRequests, []);
     await page.context().close();
@@ -85,13 +85,13 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     })()`);
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await page.waitForSelector('#chat-log .meta[data-status="done"]');
-    const lengths = await page.evaluate(() => (window as unknown as { lengths: number[] }).lengths);
+    const lengths = (await page.evaluate(`window.lengths`)) as number[];
     const finalText = (await page.textContent('#chat-log li[data-role="assistant"] .text'))!;
     const grew = lengths.filter((n, i) => i > 0 && n > lengths[i - 1]!).length;
     assert.ok(grew >= 3, `the text grew in ${grew} frames (lengths per frame: ${lengths.join(',')})`);
     assert.ok(lengths.some((n) => n > 0 && n < finalText.length), 'part of the answer was on screen before the end');
     assert.match((await page.textContent('#chat-log .meta'))!, /^\d+ prompt \+ 48 completion tokens · [\d.]+ s · [\d.]+ tok\/s · finish: length$/);
-    const request = (await page.evaluate(() => localStorage.getItem('nemotron.chat')))!;
+    const request = (await page.evaluate(`localStorage.getItem('nemotron.chat')`)) as string;
     assert.equal((JSON.parse(request) as Array<{ content: string }>)[1]!.content, finalText);
     await maybeScreenshot(page, 'web-chat.png');
     await page.reload();
@@ -107,7 +107,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     await setField(page, 'max_tokens', '4000');
     await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Tell me everything.');
     await page.getByRole('button', { name: 'Send', exact: true }).click();
-    await page.waitForFunction(() => (document.querySelector('#chat-log li[data-role="assistant"] .text')?.textContent?.length ?? 0) > 0);
+    await page.locator('#chat-log li[data-role="assistant"] .text').filter({ hasText: /\S/ }).waitFor();
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await page.waitForSelector('#chat-log .meta[data-status="stopped"]');
     assert.match((await page.textContent('#chat-log .meta'))!, /stopped/);
@@ -126,7 +126,8 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     await page.locator('#bo-prompt').fill(prompt);
     await page.getByLabel('Candidates (k)').fill('4');
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#bo-results .candidate').length === 4);
+    await page.locator('#bo-results .candidate').nth(3).waitFor();
+    assert.equal(await page.locator('#bo-results .candidate').count(), 4);
     const body = apiBodies.find((b) => b.path === '/v1/chat/completions')!.body as { n: number; best_of: number };
     assert.equal(body.n, 4);
     assert.equal(body.best_of, 4);

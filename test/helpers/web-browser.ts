@@ -64,7 +64,8 @@ export async function openPage(browser: Browser, url: string, viewport = { width
 
 /** Waits until the page has listed the models (the chat model picker holds one). */
 export async function modelsListed(page: Page): Promise<void> {
-  await page.waitForFunction(() => (document.getElementById('chat-model') as HTMLSelectElement | null)?.value !== '');
+  // Locators, not waitForFunction: a polled predicate is eval'd in the page, which its CSP forbids.
+  await page.locator('#chat-model option').first().waitFor({ state: 'attached' });
 }
 
 /** Saves a screenshot into docs/ when WEB_SCREENSHOTS is set (the README shows these files). */
