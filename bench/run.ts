@@ -16,7 +16,7 @@
  * Flags: --quick (every section smaller, < 2 min), --gpu (cuda provider, models/bench-gpu), --model DIR,
  *        --score-model DIR (the scoring comparison's model: models/reward on CPU; on --gpu the bench model,
  *        large enough that the js session's copy of every layer's present KV to the host shows),
- *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip tjs,context,score,bandwidth,
+ *        --threads N, --levels 1,4,16,64, --prompt N, --tokens N, --skip tjs,context,prefix,score,shared-score,bandwidth,
  *        --no-docs, --docs-only, --server-node-flags="--cpu-prof --cpu-prof-dir=DIR" (profiling).
  * A run with any of --model, --score-model, --threads, --levels, --prompt, --tokens, --skip or
  * --server-node-flags is an experiment: it writes its bench/results file only, not bench/latest or the docs.
@@ -33,6 +33,8 @@ import { BaselineProcess } from './lib/child.ts';
 import { saveLatest, writeDocs } from './lib/docs.ts';
 import { deviceFigures, kvCopyShares, rawFigureList, tjsFigureOf } from './lib/figures.ts';
 import { runScoreCompare } from './lib/score-section.ts';
+import { runSharedScoreCompare } from './lib/score-shared.ts';
+import { runPrefixSection } from './lib/prefix-section.ts';
 import { levelFigures, promptIds, runWave, streamCompletion, type Wave } from './lib/load.ts';
 import { kvBytesPerToken, measureGpuCopy, type KvConfig } from './lib/gpu.ts';
 import { copyBandwidth, hostRoofline, machineInfo, modelBytes } from './lib/machine.ts';
@@ -231,6 +233,7 @@ async function warmHttp(c: number): Promise<void> {
 }
 
 const context: ContextFigure[] = [];
+let prefix: BenchResult['prefix'];
 let serverPeak: number | null = null;
 try {
   // ---- warm-up ----------------------------------------------------------------------------------------
@@ -285,10 +288,12 @@ try {
       for (const ctx of preset.contexts) {
         progress(`context ${ctx}, round ${r + 1}/${preset.ctxRounds}: one stream, ${preset.ctxTokens} tokens`);
         const x = rounds.get(ctx) ?? { http: [], ttft: [], raw: [], prefill: [] };
-        const rr = await raw(`context ${ctx}`, 1, ctx, preset.ctxTokens + 1, 7 + r);
+        // A prompt of its own per context and round: a shorter one is never a cached prefix of a longer one.
+        const ctxSeed = 7 + r + ctx;
+        const rr = await raw(`context ${ctx}`, 1, ctx, preset.ctxTokens + 1, ctxSeed);
         x.raw.push(median(rr.decodeStepMs));
         x.prefill.push(rr.prefillSeconds);
-        const t = await streamCompletion(server.url, { model: modelName, prompt: promptIds(ctx, 7 + r), max_tokens: preset.ctxTokens, temperature: 0, ignore_eos: true });
+        const t = await streamCompletion(server.url, { model: modelName, prompt: promptIds(ctx, ctxSeed), max_tokens: preset.ctxTokens, temperature: 0, ignore_eos: true });
         if (t.error) throw new Error(`context ${ctx}: ${t.error}`);
         const gap = median(t.chunkMs.slice(1).map((ms, k) => ms - t.chunkMs[k]!));
         x.http.push(gap);
@@ -311,6 +316,11 @@ try {
       });
     }
   }
+  // ---- prefix caching: a shared 2,048-token prefix, and a 10-turn chat replayed --------------------
+  if (!skip.has('prefix')) {
+    progress('prefix caching…');
+    prefix = await runPrefixSection({ url: server.url, model: modelName, rounds: quick ? 2 : 4, progress }).catch((err: Error) => ({ error: err.message.slice(0, 300) }));
+  }
   serverPeak = server.memory()?.hwm ?? null;
 } finally {
   const code = await server.stop();
@@ -328,6 +338,13 @@ const score = skip.has('score')
   ? { available: false, note: 'skipped', pairsPerSecond: {} }
   : await runScoreCompare({ modelDir: rel(scoreDir), pairs: preset.scorePairs, rounds: preset.scoreRounds, concurrency: 16, threads, provider, progress }).catch(
       (err: Error) => ({ available: false, note: `failed: ${err.message.slice(0, 300)}`, pairsPerSecond: {} }),
+    );
+
+// ---- shared-prompt scoring: 8 responses to a 1,000-token prompt, sharing off vs on, alternating -------
+const sharedScore = skip.has('shared-score')
+  ? undefined
+  : await runSharedScoreCompare({ modelDir: rel(scoreDir), requests: 2, rounds: quick ? 3 : 6, threads, provider, progress }).catch(
+      (err: Error) => ({ available: false, note: `failed: ${err.message.slice(0, 300)}` }),
     );
 
 // ---- bandwidth again, now that nothing of ours runs: the machine's load drifts; the better figure counts.
@@ -386,6 +403,8 @@ const result: BenchResult = {
   http: { levels: httpLevels, idleRssBytes: idleRss, peakRssBytes: serverPeak, eventLoop: eventLoopRecord },
   context,
   score,
+  ...(sharedScore ? { sharedScore } : {}),
+  ...(prefix ? { prefix } : {}),
   ...(gpuCopy ? { gpuCopy } : {}),
   device: deviceFigures({ gpu, gpuName: machine.gpu, levels: httpLevels, raw: rawFigures, bytesPerToken: bytes.bytesPerToken }),
   targets: [],

@@ -51,6 +51,9 @@ Headline tokens/s are medians over rounds; each target ratio is the median of th
 | \`ctx-2048-vs-128\` | decode ms per token at context 2048 / at context 128 (HTTP single stream) | <= 1.25x |
 | \`score-native-vs-js\` | reward scoring pairs/s, native runtime / onnxruntime-node session (\`--score-runtime js\`), same model, same pairs | >= 1.3x |
 | \`event-loop-p99\` | server main-thread event-loop delay p99 under 16 streams | <= 20 ms |
+| \`prefix-ttft\` | (issue "Prefix caching") TTFT of a request sharing a 2,048-token prefix with the one before it (new 32-token suffix) / TTFT of that first request | <= 0.2x |
+| \`score-shared-prompt\` | (issue "Prefix caching") \`/v1/score\` of 8 responses (64-200 tokens) to a 1,000-token prompt, seconds per request, sharing off / on | >= 3x |
+| \`chat-replay-prefill\` | (issue "Prefix caching") prompt tokens the server computed over a 10-turn chat replayed turn by turn / prompt tokens sent | <= 0.3x |
 
 Other ratios (16 streams / one, the raw loop's batch 16 / batch 1, scoring one pair at a time, transformers.js)
 are shown for context, without a target. On a GPU run (\`--gpu\`) the page also gives the decode step at batch 1
@@ -112,6 +115,20 @@ or trying \`--single-threaded-gc\`). Each run also writes \`bench/results/<time>
   runtime that goes first alternates by chunk and by round). The target is the median of the per-round ratios
   with 16 in flight. Both runtimes' scores of the same conversations are compared (same model: they should agree
   to float rounding).
+- **Prefix caching** (the server's default; \`--no-prefix-caching\` turns it off): each round sends a fresh
+  2,048-token prefix with a 32-token suffix, then the same prefix with another suffix (\`/v1/completions\`,
+  streamed, 2 tokens); the figure is the second TTFT / the first (median of the per-round ratios; the cached
+  tokens come from \`nemotron_prefix_cache_hits_total\`). Then a 10-turn conversation is replayed through
+  \`/v1/chat/completions\` as a client does (every turn resends the system prompt, the earlier questions and
+  answers, and a new question; 32 greedy tokens per answer): the figure is Σ(prompt_tokens − cached_tokens)
+  / Σ prompt_tokens from the answers' usage. Answers are the same with caching on or off (the exactness tests
+  check it), so the sum without caching is the prompt tokens sent.
+- **Shared-prompt scoring** (bench/lib/score-shared.ts; \`npm run bench:score -- --shared\` runs it alone): two
+  \`RewardEngine\`s on the scoring model, one with \`sharePrefix: false\` (each response scored as a whole
+  conversation, as \`--no-prefix-caching\` does) and one with it on (the prompt prefilled once, each response
+  scored from its KV). Requests of 8 responses of 64-200 tokens to a ~1,000-token prompt; each round both
+  score the same requests, request by request, the one that goes first alternating. The figure is the median
+  of the per-round ratios; both engines' scores are compared (within 1e-4).
 - **GPU decode** (\`--gpu\` only): decode step = the median gap between tokens of a stream (ITL p50) at 1 and at 16
   streams; the batch-1 roofline = weights read per step / 4.8 TB/s (the H200's HBM3e bandwidth as NVIDIA states
   it, not measured); the raw loop's host↔device KV copy share is computed from a measured copy bandwidth.

@@ -5,6 +5,8 @@
 import type { LevelResult } from './load.ts';
 import { median } from './stats.ts';
 import { lineChart, type ChartSeries } from './svg.ts';
+import { sharedScoreLine, sharedScoreRatio } from './score-shared.ts';
+import { prefixHeadlines } from './prefix-section.ts';
 import { RESULT_SCHEMA, type BenchResult, type RawFigure, type TargetResult, type TjsFigure } from './types.ts';
 
 const level = (r: BenchResult, c: number): LevelResult | undefined => r.http.levels.find((l) => l.concurrency === c);
@@ -54,6 +56,18 @@ export function evaluateTargets(r: BenchResult): TargetResult[] {
     target('ctx-2048-vs-128', 'decode time per token, context 2048 / context 128 (HTTP single stream)', pairedRatio(ctx(2048)?.httpDecodeMsRounds, ctx(128)?.httpDecodeMsRounds, ctx(2048)?.httpDecodeMs, ctx(128)?.httpDecodeMs), '<=', 1.25),
     target('score-native-vs-js', `reward scoring pairs/s, native runtime / onnxruntime-node session (\`--score-runtime js\`), ${sc?.concurrency ?? 16} pairs in flight, same pairs`, pairedRatio(sc?.native.concurrent, sc?.js.concurrent), '>=', 1.3),
     target('event-loop-p99', 'server main-thread event-loop delay p99 under 16 streams', { figure: el ?? NaN }, '<=', 20, 'ms'),
+    ...prefixTargets(r),
+    ...(r.sharedScore ? [target('score-shared-prompt', '(issue "Prefix caching") /v1/score of 8 responses (64-200 tokens) to a 1,000-token prompt, seconds per request, sharing off / on', sharedScoreRatio(r.sharedScore), '>=', 3)] : []),
+  ];
+}
+
+/** The prefix-caching issue's targets (absent from runs that skipped the section or predate it). */
+function prefixTargets(r: BenchResult): TargetResult[] {
+  if (!r.prefix) return [];
+  const h = prefixHeadlines('error' in r.prefix ? undefined : r.prefix);
+  return [
+    target('prefix-ttft', 'TTFT of a request sharing a 2,048-token prefix with the one before (32-token suffix) / TTFT of that first request', { figure: h.ttftRatio, rounds: h.ttftRounds }, '<=', 0.2),
+    target('chat-replay-prefill', 'prompt tokens computed over a 10-turn chat replayed turn by turn, with caching / without', { figure: h.computedShare }, '<=', 0.3),
   ];
 }
 
@@ -231,6 +245,7 @@ function otherRows(r: BenchResult): string[] {
     );
   }
   out.push(scoreLine(r));
+  if (r.sharedScore) out.push(sharedScoreLine(r.sharedScore));
   const tjs = tjsOf(r);
   if (tjs) {
     out.push(
@@ -264,6 +279,23 @@ function scoreLine(r: BenchResult): string {
   );
 }
 
+/** The prefix-caching section's figures, per round. */
+function prefixRows(p: NonNullable<BenchResult['prefix']>): string[] {
+  if ('error' in p) return [`Not measured: ${p.error}`];
+  const s = p.sharedPrefix;
+  const c = p.chatReplay;
+  const sent = c.promptTokens.reduce((a, b) => a + b, 0);
+  const cached = c.cachedTokens.reduce((a, b) => a + b, 0);
+  return [
+    `| round | first request TTFT (${s.prefixTokens} + ${s.suffixTokens} tokens) | second request TTFT (same prefix, new suffix) | tokens cached | second / first |`,
+    '|---:|---:|---:|---:|---:|',
+    ...s.ratios.map((x, i) => `| ${i + 1} | ${s.firstTtftMs[i]!.toFixed(0)} ms | ${s.secondTtftMs[i]!.toFixed(0)} ms | ${s.cachedTokens[i]} | ${x.toFixed(3)} |`),
+    '',
+    `Chat replayed over ${c.turns} turns: ${sent} prompt tokens sent, ${cached} served from the cache, ${sent - cached} computed ` +
+      `(${(c.computedShare * 100).toFixed(1)}%). Per turn, prompt / cached: ${c.promptTokens.map((n, i) => `${n}/${c.cachedTokens[i]}`).join(', ')}.`,
+  ];
+}
+
 /** One run's section of BENCHMARKS.md. */
 export function runSection(r: BenchResult, chartFile?: string): string[] {
   const old = r.schema !== RESULT_SCHEMA;
@@ -290,6 +322,7 @@ export function runSection(r: BenchResult, chartFile?: string): string[] {
     '',
     ...contextRows(r),
     '',
+    ...(r.prefix ? ['### Prefix caching', '', ...prefixRows(r.prefix), ''] : []),
     '### Other figures',
     '',
     ...otherRows(r),

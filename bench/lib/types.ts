@@ -3,6 +3,8 @@ import type { Bandwidth, MachineInfo, ModelBytes } from './machine.ts';
 import type { LevelResult } from './load.ts';
 import type { EventLoopDelay } from './server.ts';
 import type { Summary } from './stats.ts';
+import type { SharedScoreFigure } from './score-shared.ts';
+import type { PrefixFigure } from './prefix-section.ts';
 
 export type BenchMode = 'cpu' | 'cpu-quick' | 'gpu' | 'gpu-quick';
 
@@ -170,6 +172,10 @@ export interface BenchResult {
   };
   context: ContextFigure[];
   score: ScoreFigure;
+  /** Shared-prompt scoring: 8 responses to a 1,000-token prompt, sharing off vs on (absent when skipped). */
+  sharedScore?: SharedScoreFigure;
+  /** Prefix caching: a shared 2,048-token prefix's TTFT, and a replayed chat's computed prompt share. */
+  prefix?: PrefixFigure | { error: string };
   /**
    * GPU: host↔device copy bandwidth, and what copying the KV cache both ways each decode step costs the
    * raw onnxruntime-node loop (it has no device IO binding; the server keeps the KV on the device).
