@@ -8,6 +8,8 @@
  *   one call        a chunk's conversations (--chunk pairs) in one RewardEngine.score call (a request with many
  *                   responses)
  *   --http          also the one-at-a-time and concurrent runs through POST /v1/score on a local server
+ *   --shared        instead of the above: shared-prompt scoring, sharing off vs on (bench/lib/score-shared.ts):
+ *                   requests of 8 responses of 64-200 tokens to a ~1,000-token prompt (target >= 3x)
  *
  * Prints the conversation and prompt lengths (tokens), pairs/s per mode, forward passes and rows per pass,
  * and the ratio concurrent / one at a time (target >= 4x). Not a test: figures depend on the machine and
@@ -17,6 +19,7 @@
  *        --lengths short,medium[,long] (conversation length profiles, see PROFILES), --concurrency N (16),
  *        --repeat N (rounds, 3), --chunk N (pairs per interleaving step and per 'one call', 64),
  *        --threads N (ONNX Runtime intra-op threads; 0 = its default), --http,
+ *        --shared (with --repeat rounds, --chunk N requests per round: default 2),
  *        --runtime native|js (the reward worker's runtime: ONNX Runtime's C API, or the onnxruntime-node
  *        session kept for comparison; `npm run bench` compares the two), --provider cpu|cuda.
  */
@@ -30,6 +33,7 @@ import { buildApp } from '../src/server/app.ts';
 import { DEFAULT_SERVER_LIMITS, type RewardModel } from '../src/server/deps.ts';
 import { loadTokenizer, type TextTokenizer } from '../src/tokenizer/index.ts';
 import { makePairs, pool, PROFILES, type Pair } from './lib/score-pairs.ts';
+import { runSharedScoreCompare } from './lib/score-shared.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +45,7 @@ const { values } = parseArgs({
     chunk: { type: 'string', default: '64' },
     threads: { type: 'string', default: '0' },
     http: { type: 'boolean', default: false },
+    shared: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'native' },
     provider: { type: 'string', default: 'cpu' },
   },
@@ -67,6 +72,17 @@ if (!existsSync(join(modelDir, 'config.json')) && modelDir === join('models', 'r
 if (!existsSync(join(modelDir, 'config.json')) && !existsSync(join(modelDir, 'genai_config.json'))) {
   console.error(`reward model folder not found: ${modelDir}`);
   process.exit(2);
+}
+
+if (values.shared) {
+  const requests = values.chunk === '64' ? 2 : chunk;
+  const f = await runSharedScoreCompare({ modelDir, requests, rounds: repeat, threads, provider, progress: (m) => console.log(m) });
+  if (!f.available) console.log(`not available: ${f.note}`);
+  else {
+    console.log(`prompt ${f.promptTokens} tokens, responses ${f.responseTokens!.min}-${f.responseTokens!.max} tokens; ${f.sharedTokensPerRequest} prompt tokens not recomputed per request`);
+    console.log(`sharing off / on: ${f.ratio!.toFixed(2)}x (median of per-round ratios; target >= 3x); largest score difference ${f.maxScoreDiff!.toExponential(1)}`);
+  }
+  process.exit(0);
 }
 
 const stats = (xs: number[]) => {
