@@ -13,7 +13,7 @@ import type { Score } from '../src/scoring/readout.ts';
 import { RewardEngine, type RewardEngineOptions, type ScoreBatchStats } from '../src/scoring/reward-engine.ts';
 import { ScoreBatcher } from '../src/scoring/score-batcher.ts';
 import {
-  commonPrefixLength, planGroup, planSharedJob, planSuffixPasses, savedTokens, suffixPassSlots, type SharedJob, type SharedLimits,
+  commonPrefixLength, DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, planSuffixPasses, savedTokens, suffixPassSlots, type SharedJob, type SharedLimits,
 } from '../src/scoring/shared-prefix.ts';
 import { prompt } from './helpers/engine.ts';
 import { FIXTURE, INSTRUCT_GENAI, MODELS, REWARD } from './helpers/paths.ts';
@@ -30,19 +30,25 @@ describe('shared-prefix planning', () => {
     assert.equal(commonPrefixLength([[5, 2], [1, 2]]), 0);
   });
 
-  test('planSharedJob: two items or more, a prefix of 16 or more, one token short of the shortest item', () => {
+  test('planSharedJob: two items or more, a prefix of 16 or more saving 256 or more, one token short of the shortest item', () => {
     const p = seq(20);
-    assert.equal(planSharedJob(1, [[...p, 7]], LIMITS), undefined, 'one item');
-    assert.equal(planSharedJob(1, [[...seq(15), 7], [...seq(15), 8]], LIMITS), undefined, '15 shared tokens');
-    const j = planSharedJob(1, [[...p, 7, 8], [...p, 7], [...p, 7]], LIMITS)!;
+    const any = { prefix: 16, saved: 0 };
+    assert.deepEqual(DEFAULT_SHARE_THRESHOLDS, { prefix: 16, saved: 256 });
+    assert.equal(planSharedJob(1, [[...p, 7]], LIMITS, any), undefined, 'one item');
+    assert.equal(planSharedJob(1, [[...seq(15), 7], [...seq(15), 8]], LIMITS, any), undefined, '15 shared tokens');
+    // Saved tokens: (responses − 1) × prefix.
+    assert.equal(planSharedJob(1, [[...seq(255), 1], [...seq(255), 2]], LIMITS), undefined, 'saves 255');
+    assert.ok(planSharedJob(1, [[...seq(256), 1], [...seq(256), 2]], LIMITS), 'saves 256');
+    assert.ok(planSharedJob(1, Array.from({ length: 17 }, (_, k) => [...seq(16), k]), LIMITS), '16 × 16');
+    const j = planSharedJob(1, [[...p, 7, 8], [...p, 7], [...p, 7]], LIMITS, any)!;
     // The second item is a prefix of the first and equals the third: the prefix stops one token short.
     assert.deepEqual(j.prefix, seq(20));
     assert.deepEqual(j.suffixes, [[7, 8], [7], [7]]);
-    const whole = planSharedJob(2, [[...p, 1], [...p, 1, 2, 3]], LIMITS)!;
+    const whole = planSharedJob(2, [[...p, 1], [...p, 1, 2, 3]], LIMITS, any)!;
     assert.deepEqual(whole.suffixes.map((s) => [...whole.prefix, ...s]), [[...p, 1], [...p, 1, 2, 3]]);
     // Alone it needs prefix + 2 × its longest item: 20 + 2 × 1991 > 4000 slots; 20 + 2 × 1990 fits.
-    assert.equal(planSharedJob(3, [[...p, 1], [...p, ...seq(1971, 100)]], LIMITS), undefined, 'does not fit the pool');
-    assert.ok(planSharedJob(3, [[...p, 1], [...p, ...seq(1970, 100)]], LIMITS));
+    assert.equal(planSharedJob(3, [[...p, 1], [...p, ...seq(1971, 100)]], LIMITS, any), undefined, 'does not fit the pool');
+    assert.ok(planSharedJob(3, [[...p, 1], [...p, ...seq(1970, 100)]], LIMITS, any));
   });
 
   test('planGroup: the oldest job always, then the next ones in order while rows, tokens and KV fit', () => {
@@ -115,10 +121,11 @@ function assertSameScores(on: Score[], off: Score[], what: string): void {
   });
 }
 
-/** (responses − 1) × the prefix the worker shares (one token short of the shortest item). */
+/** (responses − 1) × the prefix the worker shares (one token short of the shortest item), when worth it. */
 function expectedShared(items: number[][]): number {
   const p = Math.min(commonPrefixLength(items), Math.min(...items.map((i) => i.length)) - 1);
-  return p >= 16 ? (items.length - 1) * p : 0;
+  const saved = (items.length - 1) * p;
+  return p >= DEFAULT_SHARE_THRESHOLDS.prefix && saved >= DEFAULT_SHARE_THRESHOLDS.saved ? saved : 0;
 }
 
 const sharedSum = (passes: ScoreBatchStats[]) => passes.reduce((a, p) => a + p.sharedTokens, 0);
@@ -188,14 +195,16 @@ for (const c of CASES) {
         responses.map((r) => conversation(longPrompt, r)),
         [conversation(prompt(60, 21), prompt(9, 4))],
         [prompt(50, 22), prompt(25, 23)],
-        [prompt(20, 24), prompt(80, 25), prompt(33, 26)].map((r) => conversation(prompt(90, 27), r)),
-        [conversation(prompt(17, 28), [5]), conversation(prompt(17, 28), [6, 7])],
+        [prompt(20, 24), prompt(80, 25), prompt(33, 26)].map((r) => conversation(prompt(150, 27), r)),
+        // A shared prefix too short to be worth a pass of its own: scored whole.
+        [conversation(prompt(60, 28), [5]), conversation(prompt(60, 28), [6, 7])],
       ];
       on.passes.length = 0;
       const [shared, whole] = await Promise.all([Promise.all(reqs.map((r) => on.engine.score(r))), Promise.all(reqs.map((r) => off.engine.score(r)))]);
       await settle();
       shared.forEach((s, i) => assertSameScores(s, whole[i]!, `request ${i} item`));
       const expected = c.shares === 'never' ? 0 : reqs.reduce((a, r) => a + expectedShared(r), 0);
+      assert.equal(expectedShared(reqs[4]!), 0);
       assert.equal(sharedSum(on.passes), expected);
       if (c.shares !== 'never') assert.ok(expected > 0 && on.passes.some((p) => p.pass === 'plain'), 'both kinds ran');
     });

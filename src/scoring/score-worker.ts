@@ -17,7 +17,7 @@ import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts
 import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
 import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
-import { MIN_SHARED_PREFIX, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, type SharedJob } from './shared-prefix.ts';
+import { DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, type SharedJob } from './shared-prefix.ts';
 import { sharedScoringUnsupported, SharedPrefixScorer, type SharedPassStats } from './shared-scorer.ts';
 
 /** Data the main thread hands a reward worker. */
@@ -103,8 +103,8 @@ function openSharing(init: ScoreWorkerInit, session: Forward): { scorer?: Shared
   return {
     scorer: new SharedPrefixScorer(session.native, { ...init.limits, kvSlots, batchedSuffixes }),
     note:
-      `shared-prompt scoring: responses of one request that share >= ${MIN_SHARED_PREFIX} prompt tokens are scored from one prefill ` +
-      `of them (KV pool of ${kvSlots} token slots${batchedSuffixes ? '' : '; one response per pass, as GroupQueryAttention needs'})`,
+      `shared-prompt scoring: responses of one request that share >= ${DEFAULT_SHARE_THRESHOLDS.prefix} prompt tokens (saving >= ${DEFAULT_SHARE_THRESHOLDS.saved}) ` +
+      `are scored from one prefill of them (KV pool of ${kvSlots} token slots${batchedSuffixes ? '' : '; one response per pass, as GroupQueryAttention needs'})`,
   };
 }
 

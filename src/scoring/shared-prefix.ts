@@ -8,7 +8,7 @@
  * (shared-scorer.ts). Causal attention makes the last position's output the same either way (to float
  * rounding): the suffix tokens see the same keys and values at the same positions.
  *
- * Invariants of a job: `prefix.length` ≥ MIN_SHARED_PREFIX; every suffix has ≥ 1 token (the prefix stops
+ * Invariants of a job: `prefix.length` ≥ 1 (and the thresholds of `DEFAULT_SHARE_THRESHOLDS`); every suffix has ≥ 1 token (the prefix stops
  * one token short of the shortest item), because the readout is the output at an item's LAST token, which
  * a suffix pass must compute. `prefix + suffixes[i]` equals the request's item i.
  *
@@ -20,11 +20,22 @@
  */
 import type { ScoreBatcherLimits } from './score-batcher.ts';
 
+/** When sharing is worth it (see `DEFAULT_SHARE_THRESHOLDS`). */
+export interface ShareThresholds {
+  /** Shortest shared prefix, in tokens. */
+  prefix: number;
+  /** Fewest prompt tokens sharing must save: (responses − 1) × prefix. */
+  saved: number;
+}
+
 /**
- * Shortest prefix worth sharing, in tokens. Below it the extra pass and the KV copies cost about what
- * they save (a templated Llama 3.1 user turn is already ~25 tokens before its text).
+ * Share a prefix of at least 16 tokens, and only when it saves at least 256 token computations. A shared
+ * job runs one pass more than plain scoring (the prefix pass), and a pass costs at least one read of every
+ * weight: on a GPU that is what computing a few hundred tokens costs, so a short prompt with two responses
+ * (an evaluation pair) is cheaper scored whole. Concurrent requests' prefix passes share one pass, but a
+ * lone request pays it alone.
  */
-export const MIN_SHARED_PREFIX = 16;
+export const DEFAULT_SHARE_THRESHOLDS: ShareThresholds = { prefix: 16, saved: 256 };
 
 /** The shared-scoring pool's budget, in token slots, as a multiple of the batcher's padded-token limit. */
 export const SHARED_KV_BUDGET_FACTOR = 4;
@@ -66,13 +77,13 @@ export function commonPrefixLength(items: readonly (readonly number[])[]): numbe
 
 /**
  * The shared job for a request's items, or undefined when it should be scored the plain way: fewer than
- * two items, a shared prefix shorter than `minShared`, or a job that could not fit the pool even alone.
+ * two items, sharing below the thresholds, or a job that could not fit the pool even alone.
  */
-export function planSharedJob(requestId: number, items: number[][], limits: SharedLimits, minShared = MIN_SHARED_PREFIX): SharedJob | undefined {
+export function planSharedJob(requestId: number, items: number[][], limits: SharedLimits, min: ShareThresholds = DEFAULT_SHARE_THRESHOLDS): SharedJob | undefined {
   if (items.length < 2) return undefined;
   // One token short of the shortest item: every item keeps its last token for the suffix pass.
   const p = Math.min(commonPrefixLength(items), Math.min(...items.map((i) => i.length)) - 1);
-  if (p < Math.max(1, minShared)) return undefined;
+  if (p < Math.max(1, min.prefix) || (items.length - 1) * p < min.saved) return undefined;
   const job: SharedJob = { requestId, prefix: items[0]!.slice(0, p), suffixes: items.map((i) => i.slice(p)) };
   return aloneSlots(job) <= limits.kvSlots ? job : undefined;
 }
