@@ -185,6 +185,38 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     await page.context().close();
   });
 
+  test('keyboard and phone: arrow keys move between views, Enter sends; nothing scrolls sideways at phone width', async () => {
+    const { page, consoleErrors } = await openPage(browser, `${server.url}/`, { width: 390, height: 844 });
+    await modelsListed(page);
+    const selected = () => page.locator('[role="tab"][aria-selected="true"]').textContent();
+    await page.getByRole('tab', { name: 'Chat', exact: true }).focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await selected(), 'Best-of');
+    assert.equal(await page.locator('#view-best-of').isVisible(), true);
+    await page.keyboard.press('End');
+    assert.equal(await selected(), 'Compare');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await selected(), 'Chat', 'wraps around');
+    for (const name of ['Chat', 'Best-of', 'Compare']) {
+      await page.getByRole('tab', { name, exact: true }).click();
+      const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+      assert.ok(overflow <= 0, `${name}: ${overflow}px wider than the screen`);
+    }
+    await page.getByRole('tab', { name: 'Chat', exact: true }).click();
+    // On a phone the settings start folded, leaving the screen to the conversation.
+    assert.equal(await page.locator('#max_tokens').isVisible(), false);
+    await page.locator('#settings summary').click();
+    await setField(page, 'max_tokens', '24');
+    await page.locator('#settings summary').click();
+    await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Hello from a phone');
+    await page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await page.waitForSelector('#chat-log .meta[data-status="done"]');
+    assert.equal(await page.locator('#chat-log li[data-role="user"] .text').textContent(), 'Hello from a phone');
+    await maybeScreenshot(page, 'web-phone.png');
+    assert.deepEqual(consoleErrors, []);
+    await page.context().close();
+  });
+
   test('a 400 is a readable message naming the field; the page stays and the message comes back to the box', async () => {
     const { page } = await open();
     await setField(page, 'temperature', '-1');

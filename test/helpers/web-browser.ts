@@ -13,10 +13,13 @@ export const IN_CI = !!process.env.CI && !['0', 'false'].includes(process.env.CI
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'];
 
-/** The Chromium executable: CHROMIUM_PATH, else the first of the usual Debian / Ubuntu paths present. */
+/**
+ * The Chromium executable: CHROMIUM_PATH when set (and only it), else the first of the usual Debian /
+ * Ubuntu paths present; undefined when that file does not exist.
+ */
 export function chromiumPath(): string | undefined {
   const fromEnv = process.env.CHROMIUM_PATH;
-  if (fromEnv) return fromEnv;
+  if (fromEnv) return existsSync(fromEnv) ? fromEnv : undefined;
   return CANDIDATES.find((p) => existsSync(p));
 }
 
@@ -27,8 +30,9 @@ export const BROWSER_SKIP: string | false =
 /** Launches headless Chromium; fails (in CI) when there is none. */
 export async function launchBrowser(): Promise<Browser> {
   const path = chromiumPath();
-  if (!path || !existsSync(path)) {
-    throw new Error(`CI must have Chromium (Debian package chromium; .ci/run installs it); looked for ${path ?? CANDIDATES.join(', ')}`);
+  if (!path) {
+    const looked = process.env.CHROMIUM_PATH ?? CANDIDATES.join(', ');
+    throw new Error(`CI must have Chromium (Debian package chromium; .ci/run installs it); looked for ${looked}`);
   }
   // playwright-core passes --no-sandbox by default (chromiumSandbox: false), which running as root needs.
   return chromium.launch({ executablePath: path, headless: true });
