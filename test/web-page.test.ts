@@ -70,7 +70,8 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
 
   test('a chat answer streams into the page over several frames, with token counts; the chat survives a reload', async () => {
     const { page, consoleErrors } = await open();
-    await setField(page, 'max_tokens', '48');
+    // 96 tokens: enough to span many frames even on a fast machine.
+    await setField(page, 'max_tokens', '96');
     await page.getByRole('textbox', { name: 'Message', exact: true }).fill('Write a haiku about GPUs.');
     // Sample the answer's length on every animation frame while it streams.
     // (A string, not a function: tsx would wrap named arrows in a helper the page does not have.)
@@ -90,7 +91,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     const grew = lengths.filter((n, i) => i > 0 && n > lengths[i - 1]!).length;
     assert.ok(grew >= 3, `the text grew in ${grew} frames (lengths per frame: ${lengths.join(',')})`);
     assert.ok(lengths.some((n) => n > 0 && n < finalText.length), 'part of the answer was on screen before the end');
-    assert.match((await page.textContent('#chat-log .meta'))!, /^\d+ prompt \+ 48 completion tokens · [\d.]+ s · [\d.]+ tok\/s · finish: length$/);
+    assert.match((await page.textContent('#chat-log .meta'))!, /^\d+ prompt \+ 96 completion tokens · [\d.]+ s · [\d.]+ tok\/s · finish: length$/);
     const request = (await page.evaluate(`localStorage.getItem('nemotron.chat')`)) as string;
     assert.equal((JSON.parse(request) as Array<{ content: string }>)[1]!.content, finalText);
     await maybeScreenshot(page, 'web-chat.png');

@@ -59,7 +59,7 @@ export class BestOfView {
     this.settings = settings;
     this.announce = announce;
     this.candidates = [];
-    this.rankedBy = null;
+    this.rewardModelUsed = null;
     /** Reward model id → whether its /v1/score answers carry attributes (asked once, then known). */
     this.attributeHeads = new Map();
     $('best-of-form').addEventListener('submit', (e) => {
@@ -96,7 +96,7 @@ export class BestOfView {
       const body = { model: this.settings.chatModel || undefined, messages, ...this.settings.params(), n: k, best_of: k, logprobs: true };
       if (reward) body.reward_model = reward;
       const answer = await this.api.json('/v1/chat/completions', body);
-      this.rankedBy = answer.ranked_by;
+      this.rewardModelUsed = answer.reward_model ?? null;
       this.candidates = answer.choices.map((c) => ({
         text: c.message?.content ?? '',
         reward: typeof c.reward === 'number' ? c.reward : undefined,
@@ -137,7 +137,7 @@ export class BestOfView {
     const ranked = rankValues(this.candidates.map((c) => (by === 'reward' ? c.reward : c.meanLogprob)));
     const range = attributeRange(this.candidates.map((c) => c.attributes));
     $('bo-summary').textContent =
-      `${this.candidates.length} candidates ranked by ${by === 'reward' ? 'reward' : 'mean token logprob'}` +
+      `${this.candidates.length} candidates ranked by ${by === 'reward' ? `reward (${this.rewardModelUsed})` : 'mean token logprob'}` +
       (by === 'reward' ? '; win probability = chance of beating the best other candidate, σ(reward − best other reward).' : '.');
     for (const r of ranked) box.append(this.card(this.candidates[r.index], r, by, range));
   }

@@ -15,6 +15,12 @@ function load() {
   }
 }
 
+/** Whether the page is scrolled (nearly) to its end. */
+function atBottom() {
+  const el = document.scrollingElement;
+  return el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+}
+
 /** The line under an answer: token counts, time and speed, or how it ended. */
 function metaText(meta) {
   if (!meta || meta.status === 'streaming') return 'answering…';
@@ -149,8 +155,11 @@ export class ChatView {
         if (!choice) continue;
         const delta = choice.delta?.content;
         if (delta) {
-          // Each chunk goes into the page as it arrives: one text node, grown in place.
+          // Each chunk goes into the page as it arrives: one text node, grown in place. The page follows
+          // the answer only while the reader is at the bottom, so scrolling up to read is not undone.
+          const follow = atBottom();
           view.node.appendData(delta);
+          if (follow) view.li.scrollIntoView({ block: 'end' });
           answer.content += delta;
           meta.chunks += 1;
         }
