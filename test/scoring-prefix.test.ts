@@ -13,7 +13,8 @@ import type { Score } from '../src/scoring/readout.ts';
 import { RewardEngine, type RewardEngineOptions, type ScoreBatchStats } from '../src/scoring/reward-engine.ts';
 import { ScoreBatcher } from '../src/scoring/score-batcher.ts';
 import {
-  commonPrefixLength, DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, planSuffixPasses, savedTokens, suffixPassSlots, type SharedJob, type SharedLimits,
+  commonPrefixLength, DEFAULT_SHARE_THRESHOLDS, groupSavedTokens, planGroup, planSharedJob, planSuffixPasses, savedTokens, suffixPassSlots, wholeItems, worthSharing,
+  type SharedJob, type SharedLimits,
 } from '../src/scoring/shared-prefix.ts';
 import { prompt } from './helpers/engine.ts';
 import { FIXTURE, INSTRUCT_GENAI, MODELS, REWARD } from './helpers/paths.ts';
@@ -30,25 +31,30 @@ describe('shared-prefix planning', () => {
     assert.equal(commonPrefixLength([[5, 2], [1, 2]]), 0);
   });
 
-  test('planSharedJob: two items or more, a prefix of 16 or more saving 256 or more, one token short of the shortest item', () => {
+  test('planSharedJob: two items or more, a prefix of 16 or more, one token short of the shortest item', () => {
     const p = seq(20);
-    const any = { prefix: 16, saved: 0 };
-    assert.deepEqual(DEFAULT_SHARE_THRESHOLDS, { prefix: 16, saved: 256 });
-    assert.equal(planSharedJob(1, [[...p, 7]], LIMITS, any), undefined, 'one item');
-    assert.equal(planSharedJob(1, [[...seq(15), 7], [...seq(15), 8]], LIMITS, any), undefined, '15 shared tokens');
-    // Saved tokens: (responses − 1) × prefix.
-    assert.equal(planSharedJob(1, [[...seq(255), 1], [...seq(255), 2]], LIMITS), undefined, 'saves 255');
-    assert.ok(planSharedJob(1, [[...seq(256), 1], [...seq(256), 2]], LIMITS), 'saves 256');
-    assert.ok(planSharedJob(1, Array.from({ length: 17 }, (_, k) => [...seq(16), k]), LIMITS), '16 × 16');
-    const j = planSharedJob(1, [[...p, 7, 8], [...p, 7], [...p, 7]], LIMITS, any)!;
+    assert.equal(DEFAULT_SHARE_THRESHOLDS.prefix, 16);
+    assert.equal(planSharedJob(1, [[...p, 7]], LIMITS), undefined, 'one item');
+    assert.equal(planSharedJob(1, [[...seq(15), 7], [...seq(15), 8]], LIMITS), undefined, '15 shared tokens');
+    assert.ok(planSharedJob(1, [[...seq(16), 7], [...seq(16), 8]], LIMITS), '16 shared tokens');
+    const j = planSharedJob(1, [[...p, 7, 8], [...p, 7], [...p, 7]], LIMITS)!;
     // The second item is a prefix of the first and equals the third: the prefix stops one token short.
     assert.deepEqual(j.prefix, seq(20));
     assert.deepEqual(j.suffixes, [[7, 8], [7], [7]]);
-    const whole = planSharedJob(2, [[...p, 1], [...p, 1, 2, 3]], LIMITS, any)!;
-    assert.deepEqual(whole.suffixes.map((s) => [...whole.prefix, ...s]), [[...p, 1], [...p, 1, 2, 3]]);
+    const whole = planSharedJob(2, [[...p, 1], [...p, 1, 2, 3]], LIMITS)!;
+    assert.deepEqual(wholeItems(whole), [[...p, 1], [...p, 1, 2, 3]]);
     // Alone it needs prefix + 2 × its longest item: 20 + 2 × 1991 > 4000 slots; 20 + 2 × 1990 fits.
-    assert.equal(planSharedJob(3, [[...p, 1], [...p, ...seq(1971, 100)]], LIMITS, any), undefined, 'does not fit the pool');
-    assert.ok(planSharedJob(3, [[...p, 1], [...p, ...seq(1970, 100)]], LIMITS, any));
+    assert.equal(planSharedJob(3, [[...p, 1], [...p, ...seq(1971, 100)]], LIMITS), undefined, 'does not fit the pool');
+    assert.ok(planSharedJob(3, [[...p, 1], [...p, ...seq(1970, 100)]], LIMITS));
+  });
+
+  test('worthSharing: a group shares when its requests together save 256 prompt tokens or more', () => {
+    assert.equal(DEFAULT_SHARE_THRESHOLDS.saved, 256);
+    assert.equal(groupSavedTokens([job(1, 100, [1, 2, 3])]), 200);
+    assert.equal(worthSharing([job(1, 100, [1, 2, 3])]), false, 'a lone request saving 200');
+    assert.equal(worthSharing([job(1, 100, [1, 2, 3]), job(2, 56, [4, 5])]), true, 'two requests saving 256 together');
+    assert.equal(worthSharing([job(1, 255, [1, 2])]), false);
+    assert.equal(worthSharing([job(1, 16, new Array<number>(17).fill(1))]), true, '16 responses × 16');
   });
 
   test('planGroup: the oldest job always, then the next ones in order while rows, tokens and KV fit', () => {
@@ -83,6 +89,18 @@ describe('shared-prefix planning', () => {
     const seen = new Set<number>();
     const total = planSuffixPasses(group, 200, { ...LIMITS, maxBatchRows: 2 }).reduce((a, p) => a + savedTokens(group, p, seen), 0);
     assert.equal(total, 2 * 100 + 1 * 50);
+  });
+
+  test('ScoreBatcher.addInOrder puts a request back at its place by arrival', () => {
+    const b = new ScoreBatcher({ maxBatchTokens: 10, maxBatchRows: 1, window: 8 });
+    b.add(2, [[1]]);
+    b.add(5, [[2]]);
+    b.addInOrder(3, [[3], [4]]);
+    b.addInOrder(1, [[5]]);
+    b.addInOrder(9, [[6]]);
+    const order: Array<[number, number]> = [];
+    while (b.size > 0) order.push(...b.next().map((i): [number, number] => [i.requestId, i.index]));
+    assert.deepEqual(order, [[1, 0], [2, 0], [3, 0], [3, 1], [5, 0], [9, 0]]);
   });
 
   test('ScoreBatcher.oldestRequestId is the request of the oldest waiting item', () => {
@@ -121,12 +139,15 @@ function assertSameScores(on: Score[], off: Score[], what: string): void {
   });
 }
 
-/** (responses − 1) × the prefix the worker shares (one token short of the shortest item), when worth it. */
+/** (responses − 1) × the prefix the worker shares (one token short of the shortest item), when worth it alone. */
 function expectedShared(items: number[][]): number {
   const p = Math.min(commonPrefixLength(items), Math.min(...items.map((i) => i.length)) - 1);
   const saved = (items.length - 1) * p;
   return p >= DEFAULT_SHARE_THRESHOLDS.prefix && saved >= DEFAULT_SHARE_THRESHOLDS.saved ? saved : 0;
 }
+
+/** Two responses to a `p`-token prompt of its own. */
+const pairOf = (p: number, seed: number) => [conversation(prompt(p, seed), prompt(7, seed + 1)), conversation(prompt(p, seed), prompt(20, seed + 2))];
 
 const sharedSum = (passes: ScoreBatchStats[]) => passes.reduce((a, p) => a + p.sharedTokens, 0);
 
@@ -196,8 +217,8 @@ for (const c of CASES) {
         [conversation(prompt(60, 21), prompt(9, 4))],
         [prompt(50, 22), prompt(25, 23)],
         [prompt(20, 24), prompt(80, 25), prompt(33, 26)].map((r) => conversation(prompt(150, 27), r)),
-        // A shared prefix too short to be worth a pass of its own: scored whole.
-        [conversation(prompt(60, 28), [5]), conversation(prompt(60, 28), [6, 7])],
+        // A shared prefix shorter than 16 tokens: scored whole.
+        [conversation(prompt(10, 28), [5]), conversation(prompt(10, 28), [6, 7])],
       ];
       on.passes.length = 0;
       const [shared, whole] = await Promise.all([Promise.all(reqs.map((r) => on.engine.score(r))), Promise.all(reqs.map((r) => off.engine.score(r)))]);
@@ -207,6 +228,28 @@ for (const c of CASES) {
       assert.equal(expectedShared(reqs[4]!), 0);
       assert.equal(sharedSum(on.passes), expected);
       if (c.shares !== 'never') assert.ok(expected > 0 && on.passes.some((p) => p.pass === 'plain'), 'both kinds ran');
+    });
+
+    test('a lone request saving under 256 tokens is scored whole; two of them queued together share one prefix pass', async () => {
+      const lone = pairOf(150, 40);
+      on.passes.length = 0;
+      assertSameScores(await on.engine.score(lone), await off.engine.score(lone), 'lone');
+      await settle();
+      assert.equal(sharedSum(on.passes), 0);
+      assert.ok(on.passes.every((p) => p.pass === 'plain'));
+      // A long plain request keeps the worker busy while both pairs arrive: they form one group.
+      const blocker = [prompt(1500, 41)];
+      const pairs = [pairOf(150, 42), pairOf(150, 45)];
+      on.passes.length = 0;
+      const [shared, whole] = await Promise.all([
+        Promise.all([blocker, ...pairs].map((r) => on.engine.score(r))),
+        Promise.all([blocker, ...pairs].map((r) => off.engine.score(r))),
+      ]);
+      await settle();
+      shared.forEach((s, i) => assertSameScores(s, whole[i]!, `request ${i} item`));
+      if (c.shares === 'never') return;
+      assert.equal(sharedSum(on.passes), 2 * 150, 'each pair saved its prompt once');
+      assert.deepEqual(on.passes.filter((p) => p.pass === 'prefix').map((p) => p.rows), [2]);
     });
 
     test('an aborted shared request is dropped; the worker goes on', async () => {
@@ -242,6 +285,22 @@ describe('shared-prompt scoring: limits and runtimes (Optimum-style reward model
       assert.ok(small.passes.some((p) => p.pass === 'plain' && p.tokens > 400), 'the big job ran whole');
     } finally {
       await Promise.all([small.engine.close(), off.engine.close()]);
+    }
+  });
+
+  test('a failing shared pass fails its request only; the worker goes on', async () => {
+    // Two attributes configured for a five-output head: reading out any row fails.
+    const bad = await probe({ modelDir: join(MODELS, 'reward-attributes'), readout: { kind: 'head', attributes: ['a', 'b'] } });
+    try {
+      const items = responses.map((r) => conversation(longPrompt, r));
+      await assert.rejects(bad.engine.score(items), /scoring failed: the reward head has 5 outputs but 2 attributes/);
+      await assert.rejects(bad.engine.score([items[0]!]), /5 outputs/);
+      await settle();
+      assert.ok(bad.passes.some((p) => p.pass === 'prefix'), 'the shared request ran its prefix pass');
+      assert.equal(bad.engine.stats().alive, true);
+      assert.equal(bad.engine.stats().pendingRequests, 0);
+    } finally {
+      await bad.engine.close();
     }
   });
 

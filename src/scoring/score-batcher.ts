@@ -37,6 +37,16 @@ export class ScoreBatcher {
     items.forEach((tokens, index) => this.queue.push({ requestId, index, tokens }));
   }
 
+  /**
+   * Queues a request's items at its place by arrival: before the items of every younger request (ids
+   * grow with arrival, so the queue stays in arrival order). For requests that waited elsewhere first.
+   */
+  addInOrder(requestId: number, items: number[][]): void {
+    const at = this.queue.findIndex((i) => i.requestId > requestId);
+    const mine = items.map((tokens, index) => ({ requestId, index, tokens }));
+    this.queue.splice(at < 0 ? this.queue.length : at, 0, ...mine);
+  }
+
   /** Drops a request's waiting items (abort). */
   remove(requestId: number): void {
     this.queue = this.queue.filter((i) => i.requestId !== requestId);

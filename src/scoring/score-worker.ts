@@ -17,7 +17,7 @@ import { ModelSession, type ExecutionOptions } from '../runtime/model-session.ts
 import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
 import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
-import { DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, type SharedJob } from './shared-prefix.ts';
+import { DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, wholeItems, worthSharing, type SharedJob } from './shared-prefix.ts';
 import { sharedScoringUnsupported, SharedPrefixScorer, type SharedPassStats } from './shared-scorer.ts';
 
 /** Data the main thread hands a reward worker. */
@@ -103,8 +103,8 @@ function openSharing(init: ScoreWorkerInit, session: Forward): { scorer?: Shared
   return {
     scorer: new SharedPrefixScorer(session.native, { ...init.limits, kvSlots, batchedSuffixes }),
     note:
-      `shared-prompt scoring: responses of one request that share >= ${DEFAULT_SHARE_THRESHOLDS.prefix} prompt tokens (saving >= ${DEFAULT_SHARE_THRESHOLDS.saved}) ` +
-      `are scored from one prefill of them (KV pool of ${kvSlots} token slots${batchedSuffixes ? '' : '; one response per pass, as GroupQueryAttention needs'})`,
+      `shared-prompt scoring: responses of one request that share >= ${DEFAULT_SHARE_THRESHOLDS.prefix} prompt tokens are scored from one prefill ` +
+      `of them when requests together save >= ${DEFAULT_SHARE_THRESHOLDS.saved} tokens (KV pool of ${kvSlots} token slots${batchedSuffixes ? '' : '; one response per pass, as GroupQueryAttention needs'})`,
   };
 }
 
@@ -181,7 +181,9 @@ async function main(): Promise<void> {
     const oldestPlain = batcher.oldestRequestId;
     if (sharing.scorer && shared.length > 0 && (oldestPlain === undefined || shared[0]!.requestId < oldestPlain)) {
       const group = shared.splice(0, planGroup(shared, sharing.scorer.limits));
-      await sharing.scorer.runGroup(group, hooks);
+      if (worthSharing(group)) await sharing.scorer.runGroup(group, hooks);
+      // Not worth a pass of its own: scored whole, at its place among the plain items.
+      else for (const job of group) batcher.addInOrder(job.requestId, wholeItems(job));
     } else {
       const batch = batcher.next();
       try {

@@ -29,11 +29,11 @@ export interface ShareThresholds {
 }
 
 /**
- * Share a prefix of at least 16 tokens, and only when it saves at least 256 token computations. A shared
- * job runs one pass more than plain scoring (the prefix pass), and a pass costs at least one read of every
- * weight: on a GPU that is what computing a few hundred tokens costs, so a short prompt with two responses
- * (an evaluation pair) is cheaper scored whole. Concurrent requests' prefix passes share one pass, but a
- * lone request pays it alone.
+ * A request shares a prefix of at least 16 tokens; a group shares only when it saves at least 256 token
+ * computations in all (`worthSharing`). Sharing runs one pass more than plain scoring (the prefix pass),
+ * and a pass costs at least one read of every weight: on a GPU that is what computing a few hundred
+ * tokens costs. So a lone short prompt with two responses is cheaper scored whole, while concurrent ones
+ * (an evaluation's rows in flight) share one prefix pass between them and save together.
  */
 export const DEFAULT_SHARE_THRESHOLDS: ShareThresholds = { prefix: 16, saved: 256 };
 
@@ -77,15 +77,30 @@ export function commonPrefixLength(items: readonly (readonly number[])[]): numbe
 
 /**
  * The shared job for a request's items, or undefined when it should be scored the plain way: fewer than
- * two items, sharing below the thresholds, or a job that could not fit the pool even alone.
+ * two items, a shared prefix shorter than `minPrefix`, or a job that could not fit the pool even alone.
  */
-export function planSharedJob(requestId: number, items: number[][], limits: SharedLimits, min: ShareThresholds = DEFAULT_SHARE_THRESHOLDS): SharedJob | undefined {
+export function planSharedJob(requestId: number, items: number[][], limits: SharedLimits, minPrefix = DEFAULT_SHARE_THRESHOLDS.prefix): SharedJob | undefined {
   if (items.length < 2) return undefined;
   // One token short of the shortest item: every item keeps its last token for the suffix pass.
   const p = Math.min(commonPrefixLength(items), Math.min(...items.map((i) => i.length)) - 1);
-  if (p < Math.max(1, min.prefix) || (items.length - 1) * p < min.saved) return undefined;
+  if (p < Math.max(1, minPrefix)) return undefined;
   const job: SharedJob = { requestId, prefix: items[0]!.slice(0, p), suffixes: items.map((i) => i.slice(p)) };
   return aloneSlots(job) <= limits.kvSlots ? job : undefined;
+}
+
+/** Prompt tokens a group's sharing saves: (responses − 1) × prefix, summed over its jobs. */
+export function groupSavedTokens(group: readonly SharedJob[]): number {
+  return group.reduce((a, j) => a + (j.suffixes.length - 1) * j.prefix.length, 0);
+}
+
+/** Whether a group is worth its prefix pass (else its requests are scored whole; see the thresholds). */
+export function worthSharing(group: readonly SharedJob[], minSaved = DEFAULT_SHARE_THRESHOLDS.saved): boolean {
+  return groupSavedTokens(group) >= minSaved;
+}
+
+/** The job's items, whole again (prefix + each suffix). */
+export function wholeItems(job: SharedJob): number[][] {
+  return job.suffixes.map((s) => [...job.prefix, ...s]);
 }
 
 /** Longest item of a job. */
