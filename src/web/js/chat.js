@@ -118,7 +118,8 @@ export class ChatView {
     this.messages.push(user);
     const userView = this.append(user);
     box.value = '';
-    const history = this.messages.map(({ role, content }) => ({ role, content }));
+    // An answer stopped before its first token has no text to send back.
+    const history = this.messages.filter((m) => m.role === 'user' || m.content !== '').map(({ role, content }) => ({ role, content }));
     const answer = { role: 'assistant', content: '', model: this.settings.chatModel, meta: { status: 'streaming' } };
     this.messages.push(answer);
     const view = this.append(answer);

@@ -26,21 +26,23 @@ export class ServerStrip {
     $('strip-provider').textContent = owners.length ? owners.join(', ') : '—';
   }
 
+  /** Reads /metrics now and every STRIP_INTERVAL_MS (skipped while the tab is hidden). */
   start() {
     const tick = async () => {
-      if (!document.hidden) await this.refresh();
-      this.timer = setTimeout(tick, STRIP_INTERVAL_MS);
+      const more = document.hidden ? true : await this.refresh();
+      if (more) this.timer = setTimeout(tick, STRIP_INTERVAL_MS);
     };
     void tick();
   }
 
+  /** One reading; false when the server has no /metrics (no point asking again). */
   async refresh() {
     let metrics;
     try {
       metrics = parsePrometheus(await this.api.text('/metrics'));
     } catch (err) {
       $('strip-state').textContent = `metrics unavailable: ${describeError(err)}`;
-      return;
+      return err.status !== 404;
     }
     $('strip-state').textContent = '';
     const generated = sumOf(metrics, 'nemotron_generation_tokens_total');
@@ -54,5 +56,6 @@ export class ServerStrip {
       $('strip-tps').textContent = rate.toFixed(1);
     }
     this.last = { generated, at: now };
+    return true;
   }
 }
