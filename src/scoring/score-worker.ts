@@ -9,7 +9,7 @@
  *                  | {type:'score-error', id, message}
  *                  | {type:'batch', pass, ms, rows, tokens, paddedTokens, sharedTokens} | {type:'fatal', message}
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { KvBatch } from '../runtime/kv-cache.ts';
 import { folderRewardReadout, readModelFolder, type ModelSpec, type RewardReadout } from '../runtime/model-loader.ts';
 import { pruneTokenReadout } from './readout-graph.ts';
@@ -18,7 +18,7 @@ import { NativeModel } from '../runtime/native-model.ts';
 import { extractReadout, NEMOTRON_REWARD_READOUT } from './readout.ts';
 import { ScoreBatcher, type ScoreBatcherLimits, type ScoreItem } from './score-batcher.ts';
 import { DEFAULT_SHARE_THRESHOLDS, planGroup, planSharedJob, SHARED_KV_BUDGET_FACTOR, wholeItems, worthSharing, type SharedJob } from './shared-prefix.ts';
-import { sharedScoringUnsupported, SharedPrefixScorer, type SharedPassStats } from './shared-scorer.ts';
+import { sharedScoringUnsupported, SharedPrefixScorer, type SharedHooks, type SharedPassStats } from './shared-scorer.ts';
 
 /** Data the main thread hands a reward worker. */
 export interface ScoreWorkerInit {
@@ -111,6 +111,113 @@ function openSharing(init: ScoreWorkerInit, session: Forward): { scorer?: Shared
 /** A 'batch' message: one forward pass, plain or of a shared group. */
 type PassStats = SharedPassStats | ({ pass: 'plain' } & Omit<SharedPassStats, 'pass'>);
 
+/**
+ * The worker's queues and loop. Waiting work: plain items (the batcher) and shared jobs (oldest first);
+ * each turn serves whichever holds the oldest request, then lets messages (new requests, aborts) in.
+ */
+class ScoreLoop {
+  private readonly batcher: ScoreBatcher;
+  /** Shared jobs waiting, oldest first. */
+  private shared: SharedJob[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private readonly hooks: SharedHooks;
+
+  constructor(
+    private readonly port: MessagePort,
+    private readonly session: Forward,
+    private readonly scorer: SharedPrefixScorer | undefined,
+    private readonly extractWith: RewardReadout,
+    limits: ScoreBatcherLimits,
+  ) {
+    this.batcher = new ScoreBatcher(limits);
+    const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
+    this.hooks = {
+      alive: (id) => this.pending.has(id),
+      scored: (id, index, row) => this.deliver(id, index, row),
+      failed: (ids, err) => this.fail(ids, err),
+      pass: (stats) => this.report(stats),
+      pause,
+    };
+  }
+
+  onMessage(m: Inbound): void {
+    if (m.type === 'score') {
+      this.pending.set(m.id, { values: new Array(m.items.length), remaining: m.items.length });
+      const job = this.scorer && planSharedJob(m.id, m.items, this.scorer.limits);
+      if (job) this.shared.push(job);
+      else this.batcher.add(m.id, m.items);
+    } else if (m.type === 'abort') {
+      this.drop(m.id);
+      this.pending.delete(m.id);
+    } else if (m.type === 'close') this.closed = true;
+    else if (m.type === 'crash') process.exit(70);
+    this.wake?.();
+  }
+
+  /** Serves waiting work, oldest request first, until closed. */
+  async run(): Promise<void> {
+    while (!this.closed) {
+      if (this.batcher.size === 0 && this.shared.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      const oldestPlain = this.batcher.oldestRequestId;
+      if (this.scorer && this.shared.length > 0 && (oldestPlain === undefined || this.shared[0]!.requestId < oldestPlain)) {
+        const group = this.shared.splice(0, planGroup(this.shared, this.scorer.limits));
+        if (worthSharing(group)) await this.scorer.runGroup(group, this.hooks);
+        // Not worth a pass of its own: scored whole, at its place among the plain items.
+        else for (const job of group) this.batcher.addInOrder(job.requestId, wholeItems(job));
+      } else await this.runPlain(this.batcher.next());
+      await this.hooks.pause();
+    }
+  }
+
+  /** One plain pass: whole conversations, each read out at its last position. */
+  private async runPlain(batch: ScoreItem[]): Promise<void> {
+    try {
+      const t0 = performance.now();
+      const rows = await this.session.run(batch.map((i) => i.tokens));
+      batch.forEach((item, k) => this.deliver(item.requestId, item.index, rows[k]!));
+      const width = Math.max(...batch.map((i) => i.tokens.length));
+      const tokens = batch.reduce((a, i) => a + i.tokens.length, 0);
+      this.report({ pass: 'plain', ms: performance.now() - t0, rows: batch.length, tokens, paddedTokens: width * batch.length, sharedTokens: 0 });
+    } catch (err) {
+      this.fail([...new Set(batch.map((i) => i.requestId))], err as Error);
+    }
+  }
+
+  private report(s: PassStats): void {
+    this.port.postMessage({ type: 'batch', ...s });
+  }
+
+  /** Records an item's readout; answers its request when it was the last one. */
+  private deliver(requestId: number, index: number, row: Float32Array): void {
+    const p = this.pending.get(requestId);
+    if (!p) return; // aborted meanwhile
+    p.values[index] = extractReadout(row, this.extractWith);
+    if (--p.remaining === 0) {
+      this.pending.delete(requestId);
+      this.port.postMessage({ type: 'scored', id: requestId, values: p.values });
+    }
+  }
+
+  private drop(id: number): void {
+    this.batcher.remove(id);
+    this.shared = this.shared.filter((j) => j.requestId !== id);
+  }
+
+  /** A failed pass fails the requests it touched; the loop goes on. */
+  private fail(ids: number[], err: Error): void {
+    for (const id of ids) {
+      this.drop(id);
+      if (this.pending.delete(id)) this.port.postMessage({ type: 'score-error', id, message: err.message });
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const port = parentPort!;
   const init = (workerData as { data: ScoreWorkerInit }).data;
@@ -118,82 +225,10 @@ async function main(): Promise<void> {
   const sharing = openSharing(init, session);
   const spec: ModelSpec = { ...session.spec, notes: [...session.spec.notes, sharing.note] };
   const readout = init.readout ?? spec.reward ?? NEMOTRON_REWARD_READOUT;
-  const extractWith = session.extract ?? readout;
-  const batcher = new ScoreBatcher(init.limits);
-  /** Shared jobs waiting, oldest first. */
-  let shared: SharedJob[] = [];
-  const pending = new Map<number, Pending>();
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const report = (s: PassStats) => port.postMessage({ type: 'batch', ...s });
-  const deliver = (requestId: number, index: number, row: Float32Array) => {
-    const p = pending.get(requestId);
-    if (!p) return; // aborted meanwhile
-    p.values[index] = extractReadout(row, extractWith);
-    if (--p.remaining === 0) {
-      pending.delete(requestId);
-      port.postMessage({ type: 'scored', id: requestId, values: p.values });
-    }
-  };
-  const drop = (id: number) => {
-    batcher.remove(id);
-    shared = shared.filter((j) => j.requestId !== id);
-  };
-  // A failed pass fails the requests it touched; the loop goes on.
-  const fail = (ids: number[], err: Error) => {
-    for (const id of ids) {
-      drop(id);
-      if (pending.delete(id)) port.postMessage({ type: 'score-error', id, message: err.message });
-    }
-  };
-  port.on('message', (m: Inbound) => {
-    if (m.type === 'score') {
-      pending.set(m.id, { values: new Array(m.items.length), remaining: m.items.length });
-      const job = sharing.scorer && planSharedJob(m.id, m.items, sharing.scorer.limits);
-      if (job) shared.push(job);
-      else batcher.add(m.id, m.items);
-    } else if (m.type === 'abort') {
-      drop(m.id);
-      pending.delete(m.id);
-    } else if (m.type === 'close') closed = true;
-    else if (m.type === 'crash') process.exit(70);
-    wake?.();
-  });
+  const loop = new ScoreLoop(port, session, sharing.scorer, session.extract ?? readout, init.limits);
+  port.on('message', (m: Inbound) => loop.onMessage(m));
   port.postMessage({ type: 'ready', spec, provider: session.provider, readout });
-
-  const runPlain = async (batch: ScoreItem[]) => {
-    const t0 = performance.now();
-    const rows = await session.run(batch.map((i) => i.tokens));
-    batch.forEach((item, k) => deliver(item.requestId, item.index, rows[k]!));
-    const width = Math.max(...batch.map((i) => i.tokens.length));
-    const tokens = batch.reduce((a, i) => a + i.tokens.length, 0);
-    report({ pass: 'plain', ms: performance.now() - t0, rows: batch.length, tokens, paddedTokens: width * batch.length, sharedTokens: 0 });
-  };
-  const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
-  const hooks = { alive: (id: number) => pending.has(id), scored: deliver, failed: fail, pass: report, pause };
-
-  while (!closed) {
-    if (batcher.size === 0 && shared.length === 0) {
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      continue;
-    }
-    const oldestPlain = batcher.oldestRequestId;
-    if (sharing.scorer && shared.length > 0 && (oldestPlain === undefined || shared[0]!.requestId < oldestPlain)) {
-      const group = shared.splice(0, planGroup(shared, sharing.scorer.limits));
-      if (worthSharing(group)) await sharing.scorer.runGroup(group, hooks);
-      // Not worth a pass of its own: scored whole, at its place among the plain items.
-      else for (const job of group) batcher.addInOrder(job.requestId, wholeItems(job));
-    } else {
-      const batch = batcher.next();
-      try {
-        await runPlain(batch);
-      } catch (err) {
-        fail([...new Set(batch.map((i) => i.requestId))], err as Error);
-      }
-    }
-    await pause();
-  }
+  await loop.run();
   await session.close();
   port.close();
 }
