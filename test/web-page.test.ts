@@ -6,6 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { INSTRUCT, REWARD } from './helpers/paths.ts';
 import { startTestServer, waitFor, type TestServer } from './helpers/server.ts';
@@ -16,6 +18,8 @@ interface Scored {
 }
 
 const fixed3 = (x: number) => x.toFixed(3);
+/** axe-core, run in the page by the test (through the DevTools protocol, which the page's CSP does not govern). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe('web playground', { skip: BROWSER_SKIP }, () => {
   let server: TestServer;
@@ -215,6 +219,22 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     assert.equal(await page.locator('#chat-log li[data-role="user"] .text').textContent(), 'Hello from a phone');
     await maybeScreenshot(page, 'web-phone.png');
     assert.deepEqual(consoleErrors, []);
+    await page.context().close();
+  });
+
+  test('axe finds no WCAG 2 A/AA violations (names, labels, contrast) in any view, light or dark', async () => {
+    const { page } = await open();
+    await page.evaluate(AXE);
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const name of ['Chat', 'Best-of', 'Compare']) {
+        await page.getByRole('tab', { name, exact: true }).click();
+        const found = (await page.evaluate(
+          `axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
+        )) as string[];
+        assert.deepEqual(found, [], `${name} view, ${scheme} scheme`);
+      }
+    }
     await page.context().close();
   });
 
