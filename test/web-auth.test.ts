@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { INSTRUCT, MODELS } from './helpers/paths.ts';
 import { startTestServer, waitFor, type TestServer } from './helpers/server.ts';
-import { BROWSER_SKIP, launchBrowser, modelsListed, openPage, setField } from './helpers/web-browser.ts';
+import { a11yViolations, BROWSER_SKIP, launchBrowser, modelsListed, openPage, setField } from './helpers/web-browser.ts';
 
 const KEY = 'sk-web-test';
 const REWARD_ATTRIBUTES = `${MODELS}/reward-attributes`;
@@ -52,6 +52,7 @@ describe('web playground with --api-key and an attribute-head reward model', { s
     const dialog = page.getByRole('dialog', { name: 'API key' });
     await dialog.waitFor();
     assert.match((await dialog.textContent())!, /needs an API key/);
+    assert.deepEqual(await a11yViolations(page), [], 'the key dialog');
     await dialog.getByLabel('API key', { exact: true }).fill('sk-wrong');
     await dialog.getByRole('button', { name: 'Use key' }).click();
     await page.locator('#key-reason', { hasText: 'refused the key' }).waitFor();
@@ -93,6 +94,7 @@ describe('web playground with --api-key and an attribute-head reward model', { s
       assert.deepEqual(Object.keys(shown[i]!), names);
       for (const n of names) assert.ok(Math.abs(shown[i]![n]! - d.attributes[n]!) < 1e-6, `${n} of answer ${i + 1}`);
     });
+    assert.deepEqual(await a11yViolations(page), [], 'attribute bars');
     await page.context().close();
   });
 

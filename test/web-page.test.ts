@@ -6,20 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { INSTRUCT, REWARD } from './helpers/paths.ts';
 import { startTestServer, waitFor, type TestServer } from './helpers/server.ts';
-import { BROWSER_SKIP, launchBrowser, maybeScreenshot, modelsListed, openPage, setField, type PageWatch } from './helpers/web-browser.ts';
+import { a11yViolations, BROWSER_SKIP, launchBrowser, maybeScreenshot, modelsListed, openPage, setField, type PageWatch } from './helpers/web-browser.ts';
 
 interface Scored {
   data: Array<{ index: number; score: number; rank: number; win_probability: number | null }>;
 }
 
 const fixed3 = (x: number) => x.toFixed(3);
-/** axe-core, run in the page by the test (through the DevTools protocol, which the page's CSP does not govern). */
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe('web playground', { skip: BROWSER_SKIP }, () => {
   let server: TestServer;
@@ -99,6 +95,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     const request = (await page.evaluate(`localStorage.getItem('nemotron.chat')`)) as string;
     assert.equal((JSON.parse(request) as Array<{ content: string }>)[1]!.content, finalText);
     await maybeScreenshot(page, 'web-chat.png');
+    assert.deepEqual(await a11yViolations(page), [], 'the conversation');
     await page.reload();
     await page.waitForSelector('#chat-log li[data-role="assistant"]');
     assert.equal(await page.textContent('#chat-log li[data-role="assistant"] .text'), finalText);
@@ -156,6 +153,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     assert.deepEqual([...means].sort((a, b) => b - a), means);
     assert.deepEqual(byLogprob.map((c) => c.text).sort(), cards.map((c) => c.text).sort());
     assert.ok(byLogprob.every((c) => c.win === '—'), 'win probability is a reward reading only');
+    assert.deepEqual(await a11yViolations(page), [], 'the candidate cards');
     assert.deepEqual(consoleErrors, []);
     await page.context().close();
   });
@@ -186,6 +184,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
       assert.equal(rows[i]!.win, fixed3(d.win_probability!));
     });
     await maybeScreenshot(page, 'web-compare.png');
+    assert.deepEqual(await a11yViolations(page), [], 'the score table');
     assert.deepEqual(consoleErrors, []);
     await page.context().close();
   });
@@ -224,15 +223,11 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
 
   test('axe finds no WCAG 2 A/AA violations (names, labels, contrast) in any view, light or dark', async () => {
     const { page } = await open();
-    await page.evaluate(AXE);
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       for (const name of ['Chat', 'Best-of', 'Compare']) {
         await page.getByRole('tab', { name, exact: true }).click();
-        const found = (await page.evaluate(
-          `axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
-        )) as string[];
-        assert.deepEqual(found, [], `${name} view, ${scheme} scheme`);
+        assert.deepEqual(await a11yViolations(page), [], `${name} view, ${scheme} scheme`);
       }
     }
     await page.context().close();

@@ -3,7 +3,8 @@
  * Debian's `chromium` package installs (or CHROMIUM_PATH). Without one, browser tests skip, except in
  * CI, where .ci/run installs it and its absence must fail (as the promtool metrics lint does).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO } from './paths.ts';
@@ -84,4 +85,15 @@ export async function maybeScreenshot(page: Page, name: string): Promise<void> {
 export async function setField(page: Page, id: string, value: string): Promise<void> {
   await page.locator(`#${id}`).fill(value);
   await page.locator(`#${id}`).dispatchEvent('change');
+}
+
+/** axe-core's source, run in the page through the DevTools protocol (which the page's CSP does not govern). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** WCAG 2 A/AA violations axe-core finds in the page as it is now, as "rule: targets" lines. */
+export async function a11yViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(`typeof axe !== 'undefined'`))) await page.evaluate(AXE);
+  return (await page.evaluate(
+    `axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
+  )) as string[];
 }
