@@ -8,9 +8,13 @@
  * (shared-scorer.ts). Causal attention makes the last position's output the same either way (to float
  * rounding): the suffix tokens see the same keys and values at the same positions.
  *
- * Invariants of a job: `prefix.length` ≥ 1 (and the thresholds of `DEFAULT_SHARE_THRESHOLDS`); every suffix has ≥ 1 token (the prefix stops
- * one token short of the shortest item), because the readout is the output at an item's LAST token, which
- * a suffix pass must compute. `prefix + suffixes[i]` equals the request's item i.
+ * Invariants of a job: its prefix has at least `DEFAULT_SHARE_THRESHOLDS.prefix` tokens; every suffix has
+ * ≥ 1 token (the prefix stops one token short of the shortest item), because the readout is the output at
+ * an item's LAST token, which a suffix pass must compute; `prefix + suffixes[i]` equals the request's
+ * item i.
+ *
+ * Order: jobs wait in arrival order; a group is the oldest job and the ones after it that fit, and the
+ * worker serves a group only when its oldest request is older than every waiting plain item (FIFO).
  *
  * Memory (KV token slots of the worker's pool, see kv/store.ts): a group's prefix store holds
  * rows × longest prefix; a suffix pass of k rows, past `cols` columns and `width` new tokens holds two
@@ -37,7 +41,12 @@ export interface ShareThresholds {
  */
 export const DEFAULT_SHARE_THRESHOLDS: ShareThresholds = { prefix: 16, saved: 256 };
 
-/** The shared-scoring pool's budget, in token slots, as a multiple of the batcher's padded-token limit. */
+/**
+ * The shared-scoring pool's budget, in token slots, as a multiple of the batcher's padded-token limit:
+ * with the default 8,192 that is 32,768 slots, enough for 8 responses of 200 tokens to a 1,000-token
+ * prompt in one suffix pass (2 × 8 × 1,200 + 1,000), and for any one item up to ~10,900 tokens alone.
+ * Allocated only while a group runs. A plain pass's present tensors take up to 1× (held by ONNX Runtime).
+ */
 export const SHARED_KV_BUDGET_FACTOR = 4;
 
 /** One score request scored from a shared prefix. */
