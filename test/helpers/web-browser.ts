@@ -35,8 +35,14 @@ export async function launchBrowser(): Promise<Browser> {
     const looked = process.env.CHROMIUM_PATH ?? CANDIDATES.join(', ');
     throw new Error(`CI must have Chromium (Debian package chromium; .ci/run installs it); looked for ${looked}`);
   }
-  // playwright-core passes --no-sandbox by default (chromiumSandbox: false), which running as root needs.
-  return chromium.launch({ executablePath: path, headless: true });
+  // playwright-core passes --no-sandbox by default (chromiumSandbox: false), which running as root needs,
+  // and turns Chromium's background networking off. Names other than loopback do not resolve, so neither
+  // the page nor the browser can reach another host during a test.
+  return chromium.launch({
+    executablePath: path,
+    headless: true,
+    args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
+  });
 }
 
 /** What a page did besides rendering: console errors, uncaught exceptions, requests to other origins. */
