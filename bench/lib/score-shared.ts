@@ -5,7 +5,8 @@
  * (worker threads of this process) hold the same model, one with `sharePrefix: false` (every response
  * scored as a whole conversation, as before) and one with it on (the prompt prefilled once, each response
  * scored from it). Each round scores the same requests with both, request by request, the one that goes
- * first alternating, so load from elsewhere falls on both alike; the figure is the median of the per-round ratios
+ * first alternating, so load from elsewhere falls on both alike, each after a short idle gap (SETTLE_MS);
+ * the figure is the median of the per-round ratios
  * (off seconds / on seconds). Scores of both are compared (they must agree within 1e-4), and the engines'
  * sharedTokens must show that sharing ran.
  */
@@ -67,8 +68,18 @@ function makeRequest(tok: TextTokenizer, seed: number): { items: number[][]; pro
   return { items, promptTokens: base };
 }
 
-/** Seconds one engine takes to score one request. */
+/**
+ * Idle time before each timed request, not counted. ONNX Runtime's intra-op threads keep spinning for a
+ * while after a run: with both engines in one process, the one that runs right after the other shares
+ * the cores with the other's spinning threads (measured on the 2-core VM: a shared request took 75 ms
+ * with its engine alone, 98 ms right after the other engine's request, 72 ms after 100 ms idle). A server
+ * holds one reward engine, so the gap measures what it would see.
+ */
+const SETTLE_MS = 100;
+
+/** Seconds one engine takes to score one request (after SETTLE_MS idle). */
 async function timed(engine: RewardEngine, items: number[][]): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const t0 = performance.now();
   await engine.score(items);
   return (performance.now() - t0) / 1000;
