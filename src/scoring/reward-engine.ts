@@ -78,7 +78,8 @@ interface PendingScore {
 /**
  * The main-thread face of a reward model: `score(conversations)` → one Score per tokenized conversation.
  * The model runs in its own worker thread (score-worker.ts), which batches the items of all concurrent
- * requests into prefill-only forward passes.
+ * requests into prefill-only forward passes, and scores a request's responses that share their prompt
+ * from one prefill of it (`sharePrefix`, shared-prefix.ts).
  */
 export class RewardEngine {
   spec!: ModelSpec;
