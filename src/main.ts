@@ -83,6 +83,7 @@ async function loadRewardModel(plan: ModelPlan, config: ServerConfig, state: Ser
       exec: { ...config.execution, deviceId },
       limits: { maxBatchTokens: config.reward.maxBatchTokens },
       readout: readoutOverride(config),
+      sharePrefix: config.engine.prefixCaching,
     }),
     loadTokenizer(dir),
   ]);

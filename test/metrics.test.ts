@@ -67,8 +67,29 @@ describe('metrics', () => {
     assert.equal(value(j, 'nemotron_num_requests_running', m), 0);
     assert.equal(value(j, 'nemotron_num_requests_waiting', m), 0);
     assert.equal(value(j, 'nemotron_kv_cache_usage_perc', m), 0);
+    // Prefix caching: the second and third requests found all but the last prompt token cached.
+    assert.equal(b.usage!.prompt_tokens_details?.cached_tokens, prompt - 1);
+    assert.equal(d('nemotron_prefix_cache_queries_total'), prompt * 3);
+    assert.equal(d('nemotron_prefix_cache_hits_total'), 2 * (prompt - 1));
+    assert.ok(value(j, 'nemotron_prefix_cache_entries', m) >= 1);
+    assert.ok(value(j, 'nemotron_prefix_cache_tokens', m) >= prompt);
     assert.ok(j.some((x) => x.name === 'nemotron_process_resident_memory_bytes'), 'process defaults');
     assert.ok(j.some((x) => x.name === 'nemotron_nodejs_eventloop_lag_seconds'), 'event-loop lag');
+  });
+
+  test('shared-prompt scoring counts the prompt tokens it did not recompute', async () => {
+    const before = await server.metrics.registry.getMetricsAsJSON();
+    const long = [{ role: 'user', content: 'Explain, step by step and with care, how a reward model ranks answers. '.repeat(12) }];
+    const res = await fetch(`${server.url}/v1/score`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'reward', messages: long, responses: ['It scores each.', 'Higher is better.', 'By reward.'] }),
+    });
+    assert.equal(res.status, 200);
+    const j = await server.metrics.registry.getMetricsAsJSON();
+    const shared = value(j, 'nemotron_score_shared_prompt_tokens_total', { model_name: 'reward' }) - value(before, 'nemotron_score_shared_prompt_tokens_total', { model_name: 'reward' });
+    // Three responses to a prompt of well over 128 tokens: two of them reuse the prompt's prefill.
+    assert.ok(shared >= 2 * 128, `shared ${shared}`);
+    assert.equal(shared % 2, 0, 'the same prefix for each of the other two responses');
   });
 
   test('GET /metrics serves the text format without the API key', async () => {

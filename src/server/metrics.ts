@@ -37,8 +37,9 @@ export class Metrics {
     const histogram = <L extends string>(n: string, help: string, buckets: number[], labels: L[]) =>
       new client.Histogram<L>({ name: name(n), help, buckets, labelNames: labels, registers: r });
     const engines = () => this.models.flatMap((s) => (s.task === 'generate' ? [[s.id, s.engine.stats()] as const] : []));
-    // Counters the engine keeps itself (monotonic across worker restarts), exposed at each scrape.
-    const engineCounter = (n: string, help: string, read: (st: EngineStats) => number | undefined) =>
+    const scorers = () => this.models.flatMap((s) => (s.task === 'reward' ? [[s.id, s.scorer.stats()] as const] : []));
+    // Counters the runtime keeps itself (monotonic across worker restarts), exposed at each scrape.
+    const collectedCounter = (n: string, help: string, read: () => Array<readonly [string, number | undefined]>) =>
       new client.Counter({
         name: name(n),
         help,
@@ -46,12 +47,11 @@ export class Metrics {
         registers: r,
         collect() {
           this.reset();
-          for (const [id, st] of engines()) {
-            const v = read(st);
-            if (v !== undefined) this.inc({ model_name: id }, v);
-          }
+          for (const [id, v] of read()) if (v !== undefined) this.inc({ model_name: id }, v);
         },
       });
+    const engineCounter = (n: string, help: string, read: (st: EngineStats) => number | undefined) =>
+      collectedCounter(n, help, () => engines().map(([id, st]) => [id, read(st)] as const));
     const cacheGauge = (n: string, help: string, read: (c: PrefixCacheStats) => number) =>
       gauge(n, help, (g) => engines().forEach(([id, st]) => st.prefixCache && g.set({ model_name: id }, read(st.prefixCache))));
     this.m = {
@@ -61,6 +61,11 @@ export class Metrics {
       prefixQueries: engineCounter('prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.', (st) => st.prefixCache?.queryTokens),
       prefixHits: engineCounter('prefix_cache_hits_total', 'Prompt tokens served from the prefix cache (not prefilled).', (st) => st.prefixCache?.hitTokens),
       prefixEvictions: engineCounter('prefix_cache_evictions_total', 'Prefix cache entries evicted to make room.', (st) => st.prefixCache?.evictions),
+      scoreShared: collectedCounter(
+        'score_shared_prompt_tokens_total',
+        'Prompt tokens the reward model did not recompute: responses scored from one prefill of their shared prompt.',
+        () => scorers().map(([id, st]) => [id, st.sharedTokens ?? 0] as const),
+      ),
       prefixTokens: cacheGauge('prefix_cache_tokens', 'KV token slots held by the prefix cache (evictable).', (c) => c.cachedTokens),
       prefixEntries: cacheGauge('prefix_cache_entries', 'Cached sequences (entries) in the prefix cache.', (c) => c.entries),
       promptTokens: counter('prompt_tokens_total', 'Prompt tokens processed.', ['model_name']),
