@@ -19,6 +19,7 @@ describe('defaults', () => {
       limits: {
         maxN: 16, maxTokens: 4096, maxPromptTokens: 0, maxBodyBytes: 4 * 1024 * 1024, requestTimeoutMs: 0, maxBestOf: 16,
         maxLogitBias: 300, maxStop: 16, maxTools: 128, maxMessages: 2048, maxScoreItems: 1000,
+        responsesStoreSize: 1000, responsesStoreTtlMs: 3600 * 1000,
       },
       engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB, prefixCaching: true },
       execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false, scoreRuntime: 'native' },
@@ -230,7 +231,7 @@ describe('helpText', () => {
       'revision', 'reward-revision', 'cache-dir', 'pull',
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
       'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items', 'no-web-ui',
-      'no-prefix-caching',
+      'no-prefix-caching', 'responses-store-size', 'responses-store-ttl',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

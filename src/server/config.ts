@@ -138,6 +138,8 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'max-stop', kind: 'string', env: 'MAX_STOP', arg: 'N', shown: '16', help: 'Most stop strings (and stop_token_ids) in a request.' },
   { flag: 'max-tools', kind: 'string', env: 'MAX_TOOLS', arg: 'N', shown: '128', help: 'Most tool definitions in a request.' },
   { flag: 'max-messages', kind: 'string', env: 'MAX_MESSAGES', arg: 'N', shown: '2048', help: 'Most messages in a conversation.' },
+  { flag: 'responses-store-size', kind: 'string', env: 'RESPONSES_STORE_SIZE', arg: 'N', shown: '1000', help: 'Responses API: most responses kept in memory for previous_response_id (0: store nothing; `store: true` and previous_response_id then get a 400).' },
+  { flag: 'responses-store-ttl', kind: 'string', env: 'RESPONSES_STORE_TTL', arg: 'SECONDS', shown: '3600', help: 'Responses API: how long a stored response is kept.' },
   { flag: 'max-score-items', kind: 'string', env: 'MAX_SCORE_ITEMS', arg: 'N', shown: '1000', help: 'Most rerank documents or score responses in a request.' },
   { flag: 'kv-cache-memory', kind: 'string', env: 'KV_CACHE_MEMORY', arg: 'SIZE', shown: '2GiB', help: 'KV cache budget of each model (bytes, or with KiB/MiB/GiB/TiB).' },
   { flag: 'no-prefix-caching', kind: 'boolean', env: 'NO_PREFIX_CACHING', shown: 'off (caching on)', help: 'Do not reuse the KV of cached prompt prefixes (chat model) nor share a prompt\'s prefill between the responses of one score request (reward model).' },
@@ -392,6 +394,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       maxTools: int(get('max-tools'), DEFAULT_SERVER_LIMITS.maxTools, 0),
       maxMessages: int(get('max-messages'), DEFAULT_SERVER_LIMITS.maxMessages, 1),
       maxScoreItems: int(get('max-score-items'), DEFAULT_SERVER_LIMITS.maxScoreItems, 1),
+      responsesStoreSize: int(get('responses-store-size'), DEFAULT_SERVER_LIMITS.responsesStoreSize, 0),
+      responsesStoreTtlMs: seconds(get('responses-store-ttl'), DEFAULT_SERVER_LIMITS.responsesStoreTtlMs / 1000),
       ...(bool(values, env, 'no-web-ui') ? { webUi: false } : {}),
     },
     engine: {

@@ -84,6 +84,10 @@ export interface ServerLimits {
   maxMessages: number;
   /** Most documents (rerank) or responses / text pairs (score) in one request. */
   maxScoreItems: number;
+  /** Responses API: most responses kept for `previous_response_id` / GET (0 = none kept: `store` refused). */
+  responsesStoreSize: number;
+  /** Responses API: how long a stored response is kept, ms. */
+  responsesStoreTtlMs: number;
   /** The web playground at `/` (routes/web.ts); undefined = on, false = off (--no-web-ui). */
   webUi?: boolean;
 }
@@ -100,6 +104,8 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxTools: 128,
   maxMessages: 2048,
   maxScoreItems: 1000,
+  responsesStoreSize: 1000,
+  responsesStoreTtlMs: 3600 * 1000,
 };
 
 /** Everything buildApp needs. */
