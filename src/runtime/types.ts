@@ -19,6 +19,11 @@ export interface GenerationRequest {
   n: number;
   /** Upper bound on generated tokens per sequence. */
   maxTokens: number;
+  /**
+   * vLLM's min_tokens: no sequence ends (EOS, stop_token_ids) before it has this many tokens; 0 or absent:
+   * no minimum. At most maxTokens (the edge checks).
+   */
+  minTokens?: number;
   sampling: EngineSampling;
   /** Stop strings; text never includes them (unless includeStopStrInOutput) nor anything after. */
   stop: string[];

@@ -2,7 +2,7 @@
  * Chat completion answers, shaped as the `openai` package's ChatCompletion / ChatCompletionChunk types.
  */
 import type { TokenLogprob } from '../runtime/types.ts';
-import { type GenerationResult, type TokenRecord, tokenBytes, wireFinishReason } from './generation-service.ts';
+import { SYSTEM_FINGERPRINT, type GenerationResult, type TokenRecord, tokenBytes, wireFinishReason } from './generation-service.ts';
 import { parseToolCalls, ToolCallStreamParser, toolCallDelta, type ToolStreamEvent } from './tools/index.ts';
 
 /** A logprob as JSON can carry it: -Infinity (a banned token) becomes OpenAI's -9999. */
@@ -62,7 +62,7 @@ export function chatCompletion(
     object: 'chat.completion' as const,
     created,
     model,
-    system_fingerprint: null,
+    system_fingerprint: SYSTEM_FINGERPRINT,
     choices: result.choices.map((c) => {
       const message = assistantMessage(c.text, toolNames);
       const reason = wireFinishReason(c.finishReason);
@@ -93,7 +93,7 @@ export class ChatChunkBuilder {
       object: 'chat.completion.chunk',
       created: this.created,
       model: this.model,
-      system_fingerprint: null,
+      system_fingerprint: SYSTEM_FINGERPRINT,
       choices,
     };
     if (this.includeUsage) c.usage = usage ?? null;

@@ -3,7 +3,7 @@
  */
 import type { GenerationEvent } from '../runtime/types.ts';
 import { finiteLogprob, usageOf } from './chat-response.ts';
-import { type ChoiceResult, type TokenRecord, wireFinishReason } from './generation-service.ts';
+import { SYSTEM_FINGERPRINT, type ChoiceResult, type TokenRecord, wireFinishReason } from './generation-service.ts';
 
 /** Legacy completions logprobs: parallel arrays, top alternatives as {token: logprob} maps. */
 export function legacyLogprobs(tokens: TokenRecord[], textOffset0: number) {
@@ -37,7 +37,7 @@ export function textCompletion(
     object: 'text_completion' as const,
     created,
     model,
-    system_fingerprint: null,
+    system_fingerprint: SYSTEM_FINGERPRINT,
     choices: choices.map((c) => ({
       index: c.index,
       text: c.prefix + c.text,
@@ -51,7 +51,7 @@ export function textCompletion(
 /** Chunk shapes for a streamed text completion. */
 export function completionChunks(id: string, model: string, created: number, includeUsage: boolean, echo: (index: number) => string) {
   const chunk = (choices: unknown[], usage?: unknown) => {
-    const c: Record<string, unknown> = { id, object: 'text_completion', created, model, system_fingerprint: null, choices };
+    const c: Record<string, unknown> = { id, object: 'text_completion', created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices };
     if (includeUsage) c.usage = usage ?? null;
     return c;
   };

@@ -79,6 +79,7 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
     // Token texts are only needed for logprobs output; skip the per-token decode otherwise.
     returnTokenText: logprobs !== null,
     cacheSalt: cacheSalt(body),
+    minTokens: optNumber(body, 'min_tokens', 0, { integer: true, min: 0 }),
   };
 }
 
@@ -134,5 +135,9 @@ export function finalizeRequest(
   }
   const { requestedMaxTokens: _unused, ...rest } = params;
   void _unused;
-  return { ...rest, promptTokenIds, maxTokens: requested ?? Math.min(limits.maxTokens, ctx - promptLen) };
+  const maxTokens = requested ?? Math.min(limits.maxTokens, ctx - promptLen);
+  if ((params.minTokens ?? 0) > maxTokens) {
+    throw invalidRequest(`'min_tokens' is ${params.minTokens}, more than max_tokens (${maxTokens})`, 'min_tokens');
+  }
+  return { ...rest, promptTokenIds, maxTokens };
 }

@@ -3,6 +3,7 @@
  * and the plumbing both modes share: an AbortSignal tied to the client connection (and the request
  * timeout), and the mapping of engine error events to API errors.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyReply } from 'fastify';
 import type { FinishReason, GenerationEvent, GenerationRequest, TokenLogprob } from '../runtime/types.ts';
 import type { EngineLike } from './deps.ts';
@@ -125,6 +126,12 @@ export async function collectGeneration(events: AsyncIterable<GenerationEvent>, 
 export function wireFinishReason(r: FinishReason): 'stop' | 'length' {
   return r === 'length' ? 'length' : 'stop';
 }
+
+/**
+ * OpenAI's `system_fingerprint`: names the backend configuration that served an answer (clients log it
+ * and compare it across answers). A string always: some clients expect one.
+ */
+export const SYSTEM_FINGERPRINT = `fp_nemotron_onnx_${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version.replace(/\W/g, '_')}`;
 
 /** A random id with a prefix, as OpenAI's ids look (chatcmpl-…, cmpl-…). */
 export function responseId(prefix: string): string {

@@ -12,7 +12,7 @@ import { parseMessages } from './chat-request.ts';
 import { ChatChunkBuilder, usageOf } from './chat-response.ts';
 import type { RewardModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
-import { responseId, tokenBytes } from './generation-service.ts';
+import { responseId, SYSTEM_FINGERPRINT, tokenBytes } from './generation-service.ts';
 import { tokenizeConversations } from './score-request.ts';
 import { SseWriter } from './sse.ts';
 import { type Body, has, optBool } from './validate.ts';
@@ -72,7 +72,7 @@ export async function rewardChatCompletion(
     object: 'chat.completion',
     created,
     model: model.id,
-    system_fingerprint: null,
+    system_fingerprint: SYSTEM_FINGERPRINT,
     choices: [
       {
         index: 0,
