@@ -20,6 +20,7 @@ import { buildApp } from './server/app.ts';
 import { Metrics } from './server/metrics.ts';
 import { ConfigError, helpText, parseConfig, type ModelConfig, type ServerConfig } from './server/config.ts';
 import type { ServedModel } from './server/deps.ts';
+import { describeDefaults, readGenerationDefaults } from './server/generation-defaults.ts';
 import { loadTokenizer, TokenizerPool } from './tokenizer/index.ts';
 
 /** The package version (shown by /version). */
@@ -131,7 +132,22 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
     `model '${servedName}' (generate) runs on ${placement(config, engine.provider, deviceId)}: context ${spec.contextLength} tokens, kv style ${spec.kvStyle} ` +
       `(${spec.kvType}, ${spec.paddingSide} padding), kv budget ${kvBudgetTokens} tokens, ${spec.layout} layout`,
   );
-  return { id: servedName, task: 'generate', engine, tokenizer, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+  const gen = readGenerationDefaults(dir, config.generationConfig);
+  log.info(
+    { model: servedName, generationConfig: gen.file ?? null, defaults: gen.defaults, ignored: gen.ignored.length ? gen.ignored : undefined },
+    `model '${servedName}' request defaults: ${describeDefaults(gen.defaults)}${gen.file ? ` (from ${gen.file})` : ''}` +
+      (gen.ignored.length ? `; ignored: ${gen.ignored.join('; ')}` : ''),
+  );
+  return {
+    id: servedName,
+    task: 'generate',
+    engine,
+    tokenizer,
+    contextLength: spec.contextLength,
+    root: dir,
+    created: Math.floor(Date.now() / 1000),
+    generationDefaults: gen.defaults,
+  };
 }
 
 /**

@@ -24,6 +24,7 @@ describe('defaults', () => {
       engine: { maxNumSeqs: 64, maxNumQueuedReqs: 256, maxNumBatchedTokens: 512, kvCacheBytes: 2 * GiB, prefixCaching: true },
       execution: { provider: 'cpu', intraOpThreads: 0, cudaFallbackToCpu: false, scoreRuntime: 'native' },
       logLevel: 'info',
+      generationConfig: 'auto',
       shutdownGraceMs: 30_000,
     });
     assert.equal('apiKey' in c.limits, false, 'no key means no auth');
@@ -232,6 +233,7 @@ describe('helpText', () => {
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
       'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items', 'no-web-ui',
       'no-prefix-caching', 'responses-store-size', 'responses-store-ttl',
+      'generation-config',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

@@ -98,10 +98,17 @@ export function hfConfig(spec: BuildSpec): Record<string, unknown> {
   return config;
 }
 
-/** generation_config.json as Llama 3.1 Instruct ships it. */
+/**
+ * generation_config.json as Llama 3.1 Instruct ships it, plus `max_new_tokens`: the server's default
+ * max_tokens for these models (generation-defaults.ts), small enough that a first request without
+ * max_tokens answers in a few seconds on a laptop (the default model decodes about 100 tokens/s on 2 cores).
+ */
 export function generationConfig(): Record<string, unknown> {
-  return { bos_token_id: LLAMA31_TOKENS.bos, do_sample: true, eos_token_id: EOS_IDS, temperature: 0.6, top_p: 0.9 };
+  return { bos_token_id: LLAMA31_TOKENS.bos, do_sample: true, eos_token_id: EOS_IDS, temperature: 0.6, top_p: 0.9, max_new_tokens: DEFAULT_MAX_NEW_TOKENS };
 }
+
+/** max_new_tokens of the embedded models' generation_config.json. */
+export const DEFAULT_MAX_NEW_TOKENS = 256;
 
 /** genai_config.json in the ONNX Runtime GenAI format (see the GenAI builder's output). */
 export function genaiConfig(spec: BuildSpec): Record<string, unknown> {

@@ -3,13 +3,15 @@
  * over environment variables, which win over defaults. One table (OPTIONS) drives parsing, the env
  * lookup, validation messages and the --help text, so they cannot drift apart.
  */
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { repoCacheDir } from '../hub/cache.ts';
 import { resolveModelSource, type HubModelRef } from '../hub/resolve.ts';
 import { DEFAULT_LIMITS } from '../runtime/limits.ts';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './deps.ts';
+import type { GenerationConfigMode } from './generation-defaults.ts';
 
 /** Repository root (models/ lives under it). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -81,6 +83,8 @@ export interface ServerConfig {
     scoreRuntime: 'native' | 'js';
   };
   logLevel: LogLevel;
+  /** Where the chat model's request defaults come from (--generation-config; generation-defaults.ts). */
+  generationConfig: GenerationConfigMode;
   /** How long shutdown waits for in-flight requests, ms. */
   shutdownGraceMs: number;
   /** --pull: download hub models missing from the cache before serving (present only when given). */
@@ -111,6 +115,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'host', kind: 'string', env: 'HOST', arg: 'ADDR', shown: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all interfaces).' },
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
   { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR|ORG/NAME', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory), or a Hugging Face model id served from the hub cache (npm run pull -- ORG/NAME downloads it).' },
+  { flag: 'generation-config', kind: 'string', env: 'GENERATION_CONFIG', arg: 'auto|vllm|DIR', shown: 'auto', help: "Request defaults (temperature, top_p, top_k, repetition_penalty, max_new_tokens as max_tokens) from the chat model's generation_config.json (auto), from DIR's, or none (vllm: OpenAI's defaults). A request's own values win." },
   { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the chat model.' },
   { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR|ORG/NAME', shown: 'models/reward', help: 'Reward model folder or Hugging Face model id; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
@@ -286,6 +291,16 @@ interface HubLookup {
  * A --model / --reward-model value → its folder, plus the hub reference when it names a hub model (an
  * org/name that is not an existing path). Reads the cache only; never downloads.
  */
+/** --generation-config: 'auto', 'vllm', or a folder holding generation_config.json. */
+function generationConfigMode(raw: Raw | undefined, cwd: string): GenerationConfigMode {
+  const v = raw?.value.trim();
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'vllm') return 'vllm';
+  const dir = resolve(cwd, v);
+  if (!existsSync(join(dir, 'generation_config.json'))) fail(raw!, "'auto', 'vllm' or a folder holding generation_config.json");
+  return { dir };
+}
+
 function modelSource(raw: Raw, revision: Raw | undefined, lookup: HubLookup): { dir: string; hub?: HubModelRef } {
   if (revision && revision.value.trim() === '') fail(revision, 'a branch, tag or commit');
   const src = resolveModelSource(raw.value, { ...lookup, revision: revision?.value.trim() });
@@ -412,6 +427,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       scoreRuntime: oneOf(get('score-runtime'), 'native', ['native', 'js'] as const),
     },
     logLevel: oneOf(get('log-level'), 'info', LOG_LEVELS),
+    generationConfig: generationConfigMode(get('generation-config'), cwd),
     shutdownGraceMs: seconds(get('shutdown-grace'), 30),
     ...(bool(values, env, 'pull') ? { pull: true } : {}),
   };

@@ -2,6 +2,7 @@
  * What the HTTP layer needs from the rest of the program, passed to buildApp. Route tests hand in fake
  * engines that satisfy EngineLike; main.ts hands in real ones.
  */
+import type { GenerationDefaults } from './generation-defaults.ts';
 import type { RewardReadout } from '../runtime/model-loader.ts';
 import type { EngineStats, GenerationEvent, GenerationRequest, StepStats } from '../runtime/types.ts';
 import type { Score } from '../scoring/readout.ts';
@@ -45,6 +46,8 @@ interface ServedModelBase {
 export interface GenerateModel extends ServedModelBase {
   task: 'generate';
   engine: EngineLike;
+  /** Defaults from the model's generation_config.json for fields a request leaves out (generation-defaults.ts). */
+  generationDefaults?: GenerationDefaults;
 }
 
 /** A reward model: scores conversations that end with an assistant turn. */

@@ -56,15 +56,17 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
   }
   const logprobs = parseLogprobs(body, style);
   const seed = maybeNumber(body, 'seed', { integer: true, min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
+  // The model's generation_config.json fills what the request leaves out (generation-defaults.ts).
+  const d = model.task === 'generate' ? (model.generationDefaults ?? {}) : {};
   return {
     n,
     requestedMaxTokens,
     sampling: {
-      temperature: optNumber(body, 'temperature', 1, { min: 0, max: 2 }),
-      topP: optNumber(body, 'top_p', 1, { min: 0, max: 1, minExclusive: true }),
-      topK: optNumber(body, 'top_k', 0, { integer: true, min: -1 }),
+      temperature: optNumber(body, 'temperature', d.temperature ?? 1, { min: 0, max: 2 }),
+      topP: optNumber(body, 'top_p', d.topP ?? 1, { min: 0, max: 1, minExclusive: true }),
+      topK: optNumber(body, 'top_k', d.topK ?? 0, { integer: true, min: -1 }),
       minP: optNumber(body, 'min_p', 0, { min: 0, max: 1 }),
-      repetitionPenalty: optNumber(body, 'repetition_penalty', 1, { min: 0, max: 10, minExclusive: true }),
+      repetitionPenalty: optNumber(body, 'repetition_penalty', d.repetitionPenalty ?? 1, { min: 0, max: 10, minExclusive: true }),
       presencePenalty: optNumber(body, 'presence_penalty', 0, { min: -2, max: 2 }),
       frequencyPenalty: optNumber(body, 'frequency_penalty', 0, { min: -2, max: 2 }),
       logitBias: logitBias(body, vocab, limits.maxLogitBias),
@@ -135,7 +137,10 @@ export function finalizeRequest(
   }
   const { requestedMaxTokens: _unused, ...rest } = params;
   void _unused;
-  const maxTokens = requested ?? Math.min(limits.maxTokens, ctx - promptLen);
+  // Without max_tokens: the model's max_new_tokens (generation_config.json), within the server's limit
+  // and what the context leaves.
+  const fallback = model.task === 'generate' ? model.generationDefaults?.maxNewTokens : undefined;
+  const maxTokens = requested ?? Math.min(fallback ?? limits.maxTokens, limits.maxTokens, ctx - promptLen);
   if ((params.minTokens ?? 0) > maxTokens) {
     throw invalidRequest(`'min_tokens' is ${params.minTokens}, more than max_tokens (${maxTokens})`, 'min_tokens');
   }
