@@ -100,7 +100,8 @@ async function loadRewardModel(plan: ModelPlan, config: ServerConfig, state: Ser
     `model '${servedName}' (reward) runs on ${placement(config, scorer.provider, deviceId)}: readout ${readout}, ` +
       `conversations up to ${maxScoreTokens} tokens, ${spec.layout} layout`,
   );
-  return { id: servedName, task: 'reward', scorer, tokenizer, maxScoreTokens, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+  const aliases = plan.config.aliases;
+  return { id: servedName, ...(aliases ? { aliases } : {}), task: 'reward', scorer, tokenizer, maxScoreTokens, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
 }
 
 /** Starts one model's engine and tokenizer, logs how it runs, and returns what the routes serve. */
@@ -140,6 +141,7 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
   );
   return {
     id: servedName,
+    ...(plan.config.aliases ? { aliases: plan.config.aliases } : {}),
     task: 'generate',
     engine,
     tokenizer,

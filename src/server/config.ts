@@ -23,8 +23,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface ModelConfig {
   /** Absolute model folder. */
   dir: string;
-  /** The name clients send as `model`. */
+  /** The name clients send as `model` (and answers carry). */
   servedName: string;
+  /** Other names clients may send for it (--served-model-name a,b: 'b'); absent when none. */
+  aliases?: string[];
   /** CUDA device id (ignored on CPU). */
   deviceId: number;
   /** Named on the command line or in the environment (false: the built-in default folder). */
@@ -116,10 +118,10 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
   { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR|ORG/NAME', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory), or a Hugging Face model id served from the hub cache (npm run pull -- ORG/NAME downloads it).' },
   { flag: 'generation-config', kind: 'string', env: 'GENERATION_CONFIG', arg: 'auto|vllm|DIR', shown: 'auto', help: "Request defaults (temperature, top_p, top_k, repetition_penalty, max_new_tokens as max_tokens) from the chat model's generation_config.json (auto), from DIR's, or none (vllm: OpenAI's defaults). A request's own values win." },
-  { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the chat model.' },
+  { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the chat model; several names (comma-separated) are aliases, all listed in /v1/models, and answers carry the first.' },
   { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR|ORG/NAME', shown: 'models/reward', help: 'Reward model folder or Hugging Face model id; "none" disables it.' },
   { flag: 'no-reward-model', kind: 'boolean', shown: 'off', help: 'Serve no reward model.' },
-  { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the reward model.' },
+  { flag: 'reward-served-model-name', kind: 'string', env: 'REWARD_SERVED_MODEL_NAME', arg: 'NAME', shown: "the reward folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the reward model; several names (comma-separated) are aliases.' },
   { flag: 'reward-readout', kind: 'string', env: 'REWARD_READOUT', arg: 'token_logit[:ID]|head', shown: "the model folder's, else token_logit:0", help: 'How a reward score is read: the logit of one token at the last position (Nemotron-70B-Reward-HF: token 0), or a classification head.' },
   { flag: 'reward-attribute-weights', kind: 'string', env: 'REWARD_ATTRIBUTE_WEIGHTS', arg: 'W1,W2,...', shown: "the model folder's", help: 'Weights of a multi-attribute head; the overall score is their weighted sum.' },
   { flag: 'reward-max-tokens', kind: 'string', env: 'REWARD_MAX_TOKENS', arg: 'N', shown: "0 (the reward model's context length)", help: 'Longest conversation the reward model scores (Nemotron-70B-Reward: 4096); longer ones get a 400.' },
@@ -263,11 +265,15 @@ function bool(values: Record<string, string | boolean | undefined>, env: NodeJS.
   return fail(raw, 'one of 1, 0, true, false, yes, no, on, off');
 }
 
-function name(raw: Raw | undefined, dir: string, fallback = basename(dir)): string {
-  if (!raw) return fallback;
-  const v = raw.value.trim();
-  if (v === '') fail(raw, 'a non-empty name');
-  return v;
+/**
+ * The names a model is served as: the flag's names (separated by commas or spaces; the first is the
+ * model's own, the others aliases), else `fallback`.
+ */
+function names(raw: Raw | undefined, dir: string, fallback = basename(dir)): [string, ...string[]] {
+  if (!raw) return [fallback];
+  const list = [...new Set(raw.value.split(/[\s,]+/).filter(Boolean))];
+  if (list.length === 0) fail(raw, 'one or more non-empty names');
+  return list as [string, ...string[]];
 }
 
 function parseFlags(argv: string[]): Record<string, string | boolean | undefined> {
@@ -331,14 +337,16 @@ function rewardModel(
   if (!raw && revision) throw new ConfigError(`${revision.source} applies to a --reward-model given as a Hugging Face model id (org/name)`);
   const source = raw ? modelSource(raw, revision, lookup) : { dir: resolve(REPO_ROOT, 'models', 'reward') };
   const { dir } = source;
-  const servedName = name(rawOf(values, env, 'reward-served-model-name'), dir, source.hub?.repo);
-  if (servedName === chat.servedName) {
+  const [servedName, ...aliases] = names(rawOf(values, env, 'reward-served-model-name'), dir, source.hub?.repo);
+  const chatNames = [chat.servedName, ...(chat.aliases ?? [])];
+  const both = [servedName, ...aliases].find((n) => chatNames.includes(n));
+  if (both !== undefined) {
     throw new ConfigError(
-      `The chat and reward models are both served as '${servedName}'; set --served-model-name or --reward-served-model-name`,
+      `The chat and reward models are both served as '${both}'; set --served-model-name or --reward-served-model-name`,
     );
   }
   const deviceId = int(rawOf(values, env, 'reward-device-id'), chat.deviceId, 0);
-  return { dir, servedName, deviceId, explicit: raw !== undefined, ...(source.hub ? { hub: source.hub } : {}) };
+  return { dir, servedName, ...(aliases.length ? { aliases } : {}), deviceId, explicit: raw !== undefined, ...(source.hub ? { hub: source.hub } : {}) };
 }
 
 function rewardConfig(get: (flag: string) => Raw | undefined): RewardConfig {
@@ -375,9 +383,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
   if (!modelRaw && revisionRaw) throw new ConfigError(`${revisionRaw.source} applies to a --model given as a Hugging Face model id (org/name)`);
   const chatSource = modelRaw ? modelSource(modelRaw, revisionRaw, lookup) : { dir: resolve(REPO_ROOT, 'models', 'instruct') };
   const modelDir = chatSource.dir;
+  const [servedName, ...aliases] = names(get('served-model-name'), modelDir, chatSource.hub?.repo);
   const model: ModelConfig = {
     dir: modelDir,
-    servedName: name(get('served-model-name'), modelDir, chatSource.hub?.repo),
+    servedName,
+    ...(aliases.length ? { aliases } : {}),
     deviceId: int(get('device-id'), 0, 0),
     explicit: modelRaw !== undefined,
     ...(chatSource.hub ? { hub: chatSource.hub } : {}),

@@ -31,8 +31,10 @@ export interface ScorerLike {
 
 /** What every served model has. */
 interface ServedModelBase {
-  /** The name clients send as `model`. */
+  /** The name clients send as `model`, and answers carry. */
   id: string;
+  /** Other names clients may send for this model (--served-model-name a,b). */
+  aliases?: string[];
   tokenizer: TextTokenizer;
   /** Prompt + output tokens the model accepts. */
   contextLength: number;

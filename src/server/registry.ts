@@ -7,6 +7,11 @@
 import type { AppDeps, GenerateModel, RewardModel, ServedModel } from './deps.ts';
 import { ApiError, invalidRequest, modelNotFound } from './errors.ts';
 
+/** The served model called `name` (its id or one of its aliases). */
+export function modelNamed<M extends ServedModel>(models: readonly M[], name: string): M | undefined {
+  return models.find((m) => m.id === name || m.aliases?.includes(name));
+}
+
 /** What each task is for, in words a client can act on. */
 const TASK_USE: Record<ServedModel['task'], string> = {
   generate: 'a generation model (use it with /v1/chat/completions and /v1/completions)',
@@ -51,7 +56,7 @@ export function findModel(deps: Pick<AppDeps, 'models' | 'isReady'>, name: unkno
   if (typeof name !== 'string') {
     throw invalidRequest(`Invalid type for 'model': expected a string`, 'model', 'invalid_type');
   }
-  const model = deps.models.find((m) => m.id === name);
+  const model = modelNamed(deps.models, name);
   if (!model) {
     if (!deps.isReady()) throw notReady(name);
     throw modelNotFound(name);

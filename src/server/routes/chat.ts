@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.ts';
+import { modelNamed } from '../registry.ts';
 import { parseChatRequest } from '../chat-request.ts';
 import { ChatChunkBuilder, chatCompletion, toolCallChunks } from '../chat-response.ts';
 import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
@@ -13,7 +14,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.post('/v1/chat/completions', async (req, reply) => {
     const body = asBody(req.body);
     // A reward model named here answers NVIDIA-API-style: the score of the conversation's last turn.
-    const named = typeof body.model === 'string' ? deps.models.find((m) => m.id === body.model) : undefined;
+    const named = typeof body.model === 'string' ? modelNamed(deps.models, body.model) : undefined;
     if (named?.task === 'reward') return rewardChatCompletion(req, reply, body, named, deps.limits.maxMessages, deps.tokenizerPool);
     if (has(body, 'best_of')) return bestOfCompletion(req, reply, body, deps);
     const chat = await parseChatRequest(body, deps);

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps, ServedModel } from '../deps.ts';
 import { modelNotFound } from '../errors.ts';
+import { modelNamed } from '../registry.ts';
 
 /** One entry of the model list. */
 export interface ModelCard {
@@ -21,9 +22,9 @@ export interface ModelCard {
 export const OWNED_BY = 'nemotron-onnx-server';
 
 /** The list entry of a served model. */
-export function modelCard(m: ServedModel): ModelCard {
+export function modelCard(m: ServedModel, id = m.id): ModelCard {
   return {
-    id: m.id,
+    id,
     object: 'model',
     created: m.created,
     owned_by: OWNED_BY,
@@ -35,14 +36,15 @@ export function modelCard(m: ServedModel): ModelCard {
 
 /** Registers the model routes. The list is read per request (main.ts fills it while loading). */
 export function registerModelRoutes(app: FastifyInstance, deps: AppDeps): void {
-  app.get('/v1/models', async () => ({ object: 'list' as const, data: deps.models.map(modelCard) }));
+  // Every name a model answers to is listed: clients pick from this list.
+  app.get('/v1/models', async () => ({ object: 'list' as const, data: deps.models.flatMap((m) => [m.id, ...(m.aliases ?? [])].map((id) => modelCard(m, id))) }));
 
   // A wildcard, not `:id`, so ids holding '/' (e.g. "nvidia/Llama-3.1-Nemotron-70B-Instruct") match
   // whether the client escapes the slash or not. The router has already percent-decoded it.
   app.get('/v1/models/*', async (req) => {
     const id = (req.params as { '*': string })['*'];
-    const model = deps.models.find((m) => m.id === id);
+    const model = modelNamed(deps.models, id);
     if (!model) throw modelNotFound(id);
-    return modelCard(model);
+    return modelCard(model, id);
   });
 }
