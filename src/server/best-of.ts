@@ -14,10 +14,10 @@ import { parseChatRequest, type ChatRequest } from './chat-request.ts';
 import { ChatChunkBuilder, chatCompletion } from './chat-response.ts';
 import type { AppDeps, RewardModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
-import { collectGeneration, connectionSignal, responseId, timeoutError, type ChoiceResult } from './generation-service.ts';
+import { collectGeneration, connectionSignal, newAnswer, timeoutError, type ChoiceResult } from './generation-service.ts';
 import { findModel } from './registry.ts';
 import { tokenizeConversations } from './score-request.ts';
-import { SseWriter } from './sse.ts';
+import { streamSse } from './sse.ts';
 import { type Body, checkNumber, optString } from './validate.ts';
 
 /** The reward model best_of ranks with: `reward_model` if named, else the only one served, else none. */
@@ -78,9 +78,8 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
   const rankedBy = reward ? 'reward' : 'mean_logprob';
   const valueKey = reward ? 'reward' : 'mean_logprob';
   req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
-  const id = responseId('chatcmpl');
-  const created = Math.floor(Date.now() / 1000);
-  if (chat.stream) return streamWinners(reply, chat, winners, { id, created, valueKey, rankedBy, k, reward, usage: result });
+  const { id, created } = newAnswer('chatcmpl');
+  if (chat.stream) return streamWinners(req, reply, chat, winners, { id, created, valueKey, rankedBy, k, reward, usage: result });
   const answer = chatCompletion(id, chat.model.id, created, { ...result, choices: winners }, chat.logprobs, chat.toolNames);
   return {
     ...answer,
@@ -101,20 +100,18 @@ interface StreamInfo {
   usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
 }
 
-async function streamWinners(reply: FastifyReply, chat: ChatRequest, winners: RankedChoice[], info: StreamInfo) {
-  reply.hijack();
+/** Streams the ranked winners through the one SSE path (error frame then `[DONE]` after the headers). */
+function streamWinners(req: FastifyRequest, reply: FastifyReply, chat: ChatRequest, winners: RankedChoice[], info: StreamInfo) {
   const chunks = new ChatChunkBuilder(info.id, chat.model.id, info.created, chat.includeUsage);
-  const w = new SseWriter(reply.raw);
-  w.open();
-  for (const c of winners) {
-    await w.send(chunks.role(c.index));
-    await w.send(chunks.content(c.index, c.text, chat.logprobs ? c.tokens : null));
-    const fin = chunks.finish(c.index, c.finishReason === 'length' ? 'length' : 'stop') as { choices: Array<Record<string, unknown>> };
-    fin.choices[0]![info.valueKey] = c.value;
-    Object.assign(fin, { best_of: info.k, ranked_by: info.rankedBy, ...(info.reward ? { reward_model: info.reward.id } : {}) });
-    await w.send(fin);
-  }
-  if (chat.includeUsage) await w.send(chunks.usage(info.usage.promptTokens, info.usage.completionTokens, info.usage.cachedTokens));
-  w.end();
-  return reply;
+  return streamSse(req, reply, async (sink) => {
+    for (const c of winners) {
+      await sink.send(chunks.role(c.index));
+      await sink.send(chunks.content(c.index, c.text, chat.logprobs ? c.tokens : null));
+      const fin = chunks.finish(c.index, c.finishReason === 'length' ? 'length' : 'stop') as { choices: Array<Record<string, unknown>> };
+      fin.choices[0]![info.valueKey] = c.value;
+      Object.assign(fin, { best_of: info.k, ranked_by: info.rankedBy, ...(info.reward ? { reward_model: info.reward.id } : {}) });
+      await sink.send(fin);
+    }
+    if (chat.includeUsage) await sink.send(chunks.usage(info.usage.promptTokens, info.usage.completionTokens, info.usage.cachedTokens));
+  });
 }

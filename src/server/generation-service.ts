@@ -133,9 +133,22 @@ export function wireFinishReason(r: FinishReason): 'stop' | 'length' {
  */
 export const SYSTEM_FINGERPRINT = `fp_nemotron_onnx_${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version.replace(/\W/g, '_')}`;
 
-/** A random id with a prefix, as OpenAI's ids look (chatcmpl-…, cmpl-…). */
+/** Prefixes whose ids join with '_' (the Responses API's resp_…, msg_…, fc_…), not '-'. */
+const UNDERSCORE_IDS = new Set(['resp', 'msg', 'fc']);
+
+/** A random id with a prefix, as OpenAI's ids look (chatcmpl-…, cmpl-…, resp_…, msg_…, fc_…). */
 export function responseId(prefix: string): string {
-  return `${prefix}-${crypto.randomUUID().replace(/-/g, '')}`;
+  return `${prefix}${UNDERSCORE_IDS.has(prefix) ? '_' : '-'}${crypto.randomUUID().replace(/-/g, '')}`;
+}
+
+/** Unix seconds now, as every answer's `created` (`created_at`) gives it. */
+export function createdNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** The id and creation time of a new answer: the one place both are made. */
+export function newAnswer(prefix: 'chatcmpl' | 'cmpl' | 'resp'): { id: string; created: number } {
+  return { id: responseId(prefix), created: createdNow() };
 }
 
 /** UTF-8 bytes of a token's text, as OpenAI's logprobs `bytes`. */

@@ -12,9 +12,9 @@ import { parseMessages } from './chat-request.ts';
 import { ChatChunkBuilder, usageOf } from './chat-response.ts';
 import type { RewardModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
-import { responseId, SYSTEM_FINGERPRINT, tokenBytes } from './generation-service.ts';
+import { newAnswer, SYSTEM_FINGERPRINT, tokenBytes } from './generation-service.ts';
 import { tokenizeConversations } from './score-request.ts';
-import { SseWriter } from './sse.ts';
+import { streamSse } from './sse.ts';
 import { type Body, has, optBool } from './validate.ts';
 
 /** The (name, value) pairs a reward answer reports. */
@@ -50,22 +50,18 @@ export async function rewardChatCompletion(
   const [score] = await model.scorer.score([ids!]);
   const content = rewardContent(score!);
   const logprobs = rewardEntries(score!).map(([token, logprob]) => ({ token, logprob, bytes: tokenBytes(token), top_logprobs: [] }));
-  const id = responseId('chatcmpl');
-  const created = Math.floor(Date.now() / 1000);
+  const { id, created } = newAnswer('chatcmpl');
   const usage = usageOf(ids!.length, logprobs.length);
   req.usage = { promptTokens: ids!.length, completionTokens: logprobs.length };
   if (optBool(body, 'stream', false)) {
-    reply.hijack();
     const chunks = new ChatChunkBuilder(id, model.id, created, false);
-    const w = new SseWriter(reply.raw);
-    w.open();
-    await w.send(chunks.role(0));
-    const c = chunks.content(0, content, null) as { choices: Array<{ logprobs: unknown }> };
-    c.choices[0]!.logprobs = { content: logprobs, refusal: null };
-    await w.send(c);
-    await w.send(chunks.finish(0, 'stop'));
-    w.end();
-    return reply;
+    return streamSse(req, reply, async (sink) => {
+      await sink.send(chunks.role(0));
+      const c = chunks.content(0, content, null) as { choices: Array<{ logprobs: unknown }> };
+      c.choices[0]!.logprobs = { content: logprobs, refusal: null };
+      await sink.send(c);
+      await sink.send(chunks.finish(0, 'stop'));
+    });
   }
   return {
     id,

@@ -6,9 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GenerationEvent } from '../runtime/types.ts';
-import { toApiError } from './errors.ts';
 import { abortedError, engineEventError, timeoutError, type TokenRecord, wireFinishReason } from './generation-service.ts';
-import { SseWriter } from './sse.ts';
+import { type SseSink, streamSse } from './sse.ts';
 
 /** Chunk builders of one endpoint. */
 export interface ChunkShapes {
@@ -42,20 +41,28 @@ export interface StreamOptions {
   timeoutMs: number;
 }
 
-/** Writes the whole stream and ends the response. The caller has hijacked the reply. */
-export async function streamGeneration(o: StreamOptions): Promise<void> {
-  const writer = new SseWriter(o.reply.raw);
-  writer.open();
-  const send = async (payload: unknown) => {
-    for (const p of Array.isArray(payload) ? payload : [payload]) await writer.send(p);
-  };
+/**
+ * Writes the whole stream and ends the response (hijacking the reply: see {@link streamSse}, which also
+ * owns the error rule: an error after the headers is one `data: {"error": …}` frame, then `[DONE]`).
+ */
+export async function streamGeneration(o: StreamOptions): Promise<FastifyReply> {
   let completionTokens = 0;
   let cachedTokens = 0;
   const perPrompt = o.choicesPerPrompt ?? o.choices;
-  try {
-    if (o.shapes.open) for (let i = 0; i < o.choices; i++) await writer.send(o.shapes.open(i));
+  const produce = async (sink: SseSink) => {
+    try {
+      await produceChunks(sink);
+    } finally {
+      o.req.usage = { promptTokens: o.promptTokens, completionTokens, cachedTokens };
+    }
+  };
+  const produceChunks = async (sink: SseSink) => {
+    const send = async (payload: unknown) => {
+      for (const p of Array.isArray(payload) ? payload : [payload]) await sink.send(p);
+    };
+    if (o.shapes.open) for (let i = 0; i < o.choices; i++) await sink.send(o.shapes.open(i));
     for await (const e of o.events) {
-      if (writer.closed) break; // leaving the loop aborts the generation
+      if (sink.closed) break; // leaving the loop aborts the generation
       if (e.type === 'error') throw engineEventError(e);
       if (e.type === 'token') {
         const tokens = o.logprobs && e.logprob !== undefined
@@ -64,8 +71,7 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
         if (e.text !== '' || tokens) await send(o.shapes.content(e.index, e.text, tokens));
         continue;
       }
-      if (e.finishReason === 'abort' && o.timedOut()) throw timeoutError(o.timeoutMs);
-      if (e.finishReason === 'abort' && !writer.closed) throw abortedError();
+      checkEnd(e, sink, o);
       if (e.finishReason === 'error' || e.finishReason === 'abort') continue;
       if (e.text !== '') await send(o.shapes.content(e.index, e.text, null));
       completionTokens += e.completionTokens;
@@ -73,14 +79,22 @@ export async function streamGeneration(o: StreamOptions): Promise<void> {
       if (e.index % perPrompt === 0) cachedTokens += e.cachedTokens ?? 0;
       await send(o.shapes.finish(e.index, wireFinishReason(e.finishReason)));
     }
-    if (o.includeUsage && o.shapes.usage && !writer.closed) {
-      await writer.send(o.shapes.usage(o.promptTokens, completionTokens, cachedTokens));
+    if (o.includeUsage && o.shapes.usage && !sink.closed) {
+      await sink.send(o.shapes.usage(o.promptTokens, completionTokens, cachedTokens));
     }
-  } catch (err) {
-    const apiErr = toApiError(err);
-    if (apiErr.status >= 500) o.req.log.error({ err }, 'stream failed');
-    await writer.send(apiErr.body());
-  }
-  o.req.usage = { promptTokens: o.promptTokens, completionTokens, cachedTokens };
-  writer.end();
+  };
+  return streamSse(o.req, o.reply, produce);
+}
+
+/**
+ * Throws the error an end event stands for, when the generation was cut short: the request timeout, or
+ * the server (shutdown, worker restart) while the client is still there.
+ */
+export function checkEnd(
+  e: Extract<GenerationEvent, { type: 'end' }>,
+  sink: SseSink,
+  o: { timedOut: () => boolean; timeoutMs: number },
+): void {
+  if (e.finishReason === 'abort' && o.timedOut()) throw timeoutError(o.timeoutMs);
+  if (e.finishReason === 'abort' && !sink.closed) throw abortedError();
 }

@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps.ts';
 import { modelNamed } from '../registry.ts';
 import { parseChatRequest } from '../chat-request.ts';
 import { ChatChunkBuilder, chatCompletion, toolCallChunks } from '../chat-response.ts';
-import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
+import { collectGeneration, connectionSignal, newAnswer, timeoutError } from '../generation-service.ts';
 import { streamGeneration } from '../streaming.ts';
 import { asBody, has } from '../validate.ts';
 import { bestOfCompletion } from '../best-of.ts';
@@ -21,13 +21,11 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
     // The engine refuses an overloaded request here, before anything is sent: a real 429.
     const events = chat.model.engine.generate(chat.generation, signal);
-    const id = responseId('chatcmpl');
-    const created = Math.floor(Date.now() / 1000);
+    const { id, created } = newAnswer('chatcmpl');
     if (chat.stream) {
-      reply.hijack();
       const shapes = new ChatChunkBuilder(id, chat.model.id, created, chat.includeUsage);
       const tools = chat.toolNames ? toolCallChunks(shapes, chat.toolNames) : undefined;
-      await streamGeneration({
+      return streamGeneration({
         req,
         reply,
         events,
@@ -44,7 +42,6 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
         timedOut,
         timeoutMs: deps.limits.requestTimeoutMs,
       });
-      return reply;
     }
     const result = await collectGeneration(events, chat.generation).catch((err: unknown) => {
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;

@@ -3,7 +3,7 @@ import type { GenerationEvent } from '../../runtime/types.ts';
 import type { AppDeps } from '../deps.ts';
 import { parseCompletionRequest } from '../completion-request.ts';
 import { completionChunks, mergeGenerations, textCompletion } from '../completion-response.ts';
-import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
+import { collectGeneration, connectionSignal, newAnswer, timeoutError } from '../generation-service.ts';
 import { streamGeneration } from '../streaming.ts';
 import { asBody } from '../validate.ts';
 
@@ -23,12 +23,10 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
     }
     const n = c.generations[0]!.n;
     const promptTokens = c.generations.reduce((a, g) => a + g.promptTokenIds.length, 0);
-    const id = responseId('cmpl');
-    const created = Math.floor(Date.now() / 1000);
+    const { id, created } = newAnswer('cmpl');
     const echo = (index: number) => (c.echo ? c.promptTexts[Math.floor(index / n)]! : '');
     if (c.stream) {
-      reply.hijack();
-      await streamGeneration({
+      return streamGeneration({
         req,
         reply,
         events: mergeGenerations(streams, n),
@@ -41,7 +39,6 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
         timedOut,
         timeoutMs: deps.limits.requestTimeoutMs,
       });
-      return reply;
     }
     const results = await Promise.all(streams.map((s, i) => collectGeneration(s, c.generations[i]!))).catch((err: unknown) => {
       local.abort();
