@@ -20,6 +20,7 @@ import { registerModelRoutes } from './routes/models.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerTokenizeRoutes } from './routes/tokenize.ts';
 import { registerScoreRoutes } from './routes/score.ts';
+import { registerResponsesRoutes } from './routes/responses.ts';
 import { isWebPath, registerWebRoutes, webUiEnabled } from './routes/web.ts';
 
 declare module 'fastify' {
@@ -147,6 +148,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerTokenizeRoutes(app, deps);
   registerChatRoutes(app, deps);
   registerCompletionRoutes(app, deps);
+  registerResponsesRoutes(app, deps);
   registerScoreRoutes(app, deps);
   registerWebRoutes(app, deps.limits);
   return app;
