@@ -220,6 +220,18 @@ describe('Responses API routes (fake engine)', () => {
     }
   });
 
+  test('a store of size 2: the third stored response evicts the first, whose id then 404s', async () => {
+    reset();
+    const small = appWith({ responsesStoreSize: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(((await post(small, { model: 'instruct', input: `turn ${i}` })).json() as ResponseObject).id);
+    const first = await post(small, { model: 'instruct', input: 'x', previous_response_id: ids[0] });
+    assert.equal(first.statusCode, 404);
+    assert.equal(first.json().error.param, 'previous_response_id');
+    assert.equal((await small.inject({ method: 'GET', url: `/v1/responses/${ids[0]}` })).statusCode, 404);
+    for (const id of ids.slice(1)) assert.equal((await small.inject({ method: 'GET', url: `/v1/responses/${id}` })).statusCode, 200);
+  });
+
   test('the store is bounded (LRU) and expires entries', () => {
     let now = 0;
     const store = new ResponseStore(2, 1000, () => now);

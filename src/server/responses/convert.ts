@@ -14,7 +14,7 @@
  * Errors that chat's code raises name chat's fields; {@link ParamMap} renames them to this request's
  * (`messages[3].content` → `input[2].content`, `max_completion_tokens` → `max_output_tokens`, …).
  */
-import { ApiError, invalidRequest } from '../errors.ts';
+import { ApiError, invalidRequest, toApiError } from '../errors.ts';
 import { type Body, has, optBool, optString } from '../validate.ts';
 import type { ResponseEcho } from './build.ts';
 
@@ -56,13 +56,15 @@ export class ParamMap {
 
   /** The error with its field (and the field's name in its message) renamed; other errors as they are. */
   translate(err: unknown): unknown {
-    if (!(err instanceof ApiError) || err.param === null) return err;
-    const param = this.param(err.param);
-    if (param === err.param) return err;
-    let message = err.message.split(`'${err.param}'`).join(`'${param}'`);
+    // Library errors (template, engine) are mapped first; server faults pass unchanged, to be logged.
+    const apiErr = toApiError(err);
+    if (apiErr.status >= 500 || apiErr.param === null) return err;
+    const param = this.param(apiErr.param);
+    if (param === apiErr.param) return err;
+    let message = apiErr.message.split(`'${apiErr.param}'`).join(`'${param}'`);
     // Chat's sentences about the prompt say "messages"; this request's prompt is its input.
-    if (err.param === 'messages') message = message.replace(/\bmessages\b/g, 'input');
-    return new ApiError(err.status, message, err.type, param, err.code, err.headers);
+    if (apiErr.param === 'messages') message = message.replace(/\bmessages\b/g, 'input');
+    return new ApiError(apiErr.status, message, apiErr.type, param, apiErr.code, apiErr.headers);
   }
 }
 
