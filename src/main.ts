@@ -123,7 +123,7 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
       maxNumQueuedReqs: config.engine.maxNumQueuedReqs,
       prefixCaching: config.engine.prefixCaching,
     }),
-    loadTokenizer(dir),
+    loadTokenizer(dir, config.chatTemplate ? { chatTemplate: readFileSync(config.chatTemplate, 'utf8') } : {}),
   ]);
   state.engines.push(engine);
   const { spec } = engine;

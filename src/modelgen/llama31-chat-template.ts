@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 /**
  * The chat template published with Meta's Llama 3.1 Instruct models (and used unchanged by
  * Llama-3.1-Nemotron-70B-Instruct-HF): JSON tool calling, `<|python_tag|>` built-in tools,
- * "Cutting Knowledge Date" system header. Stored as data so the embedded models render prompts
- * exactly as the real ones do.
+ * "Cutting Knowledge Date" system header. Kept as data: the real models render prompts with it, and
+ * the embedded models' template (below) must render whatever it accepts identically.
  */
 export const LLAMA31_CHAT_TEMPLATE = [
   '{{- bos_token }}',
@@ -116,3 +119,16 @@ export const LLAMA31_CHAT_TEMPLATE = [
   '{%- endif %}',
   '',
 ].join('\n');
+
+/**
+ * The template the embedded models ship: Meta's, changed in one place (an assistant message may hold
+ * several tool calls, written as JSON objects separated by "; ", which the server's tool-call parser
+ * reads back). It renders everything Meta's accepts identically. The same file is what
+ * `--chat-template templates/llama3.1-json-tools.jinja` gives a real Llama 3.1 / Nemotron model.
+ */
+export const LLAMA31_TOOLS_TEMPLATE_FILE = fileURLToPath(new URL('../../templates/llama3.1-json-tools.jinja', import.meta.url));
+
+/** The contents of {@link LLAMA31_TOOLS_TEMPLATE_FILE}. */
+export function llama31ToolsTemplate(): string {
+  return readFileSync(LLAMA31_TOOLS_TEMPLATE_FILE, 'utf8');
+}

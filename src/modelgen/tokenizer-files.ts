@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { LLAMA31_CHAT_TEMPLATE } from './llama31-chat-template.ts';
+import { llama31ToolsTemplate } from './llama31-chat-template.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -32,7 +32,7 @@ export function writeLlama31TokenizerFiles(dir: string): void {
   const config = {
     added_tokens_decoder: upstream.added_tokens_decoder,
     bos_token: '<|begin_of_text|>',
-    chat_template: LLAMA31_CHAT_TEMPLATE,
+    chat_template: llama31ToolsTemplate(),
     clean_up_tokenization_spaces: false,
     eos_token: '<|eot_id|>',
     model_input_names: ['input_ids', 'attention_mask'],

@@ -80,7 +80,7 @@ export async function bestOfCompletion(req: FastifyRequest, reply: FastifyReply,
   req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
   const { id, created } = newAnswer('chatcmpl');
   if (chat.stream) return streamWinners(req, reply, chat, winners, { id, created, valueKey, rankedBy, k, reward, usage: result });
-  const answer = chatCompletion(id, chat.model.id, created, { ...result, choices: winners }, chat.logprobs, chat.toolNames);
+  const answer = chatCompletion(id, chat.model.id, created, { ...result, choices: winners }, chat.logprobs, chat.toolNames, chat.maxToolCalls);
   return {
     ...answer,
     choices: answer.choices.map((c, i) => ({ ...c, [valueKey]: winners[i]!.value })),

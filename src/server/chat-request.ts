@@ -30,6 +30,8 @@ export interface ChatRequest {
    * tool_choice not "none"); undefined otherwise.
    */
   toolNames?: string[];
+  /** `parallel_tool_calls: false`: at most this many calls (1) are returned. */
+  maxToolCalls?: number;
 }
 
 function checkContent(content: unknown, i: number, role: string): ChatMessage['content'] {
@@ -165,5 +167,6 @@ export async function parseChatRequest(body: Body, deps: AppDeps): Promise<ChatR
     ...parseStreaming(body),
     logprobs: generation.sampling.logprobs !== null,
     toolNames: useTools ? tools.map((t) => t.function.name) : undefined,
+    ...(optBool(body, 'parallel_tool_calls', true) ? {} : { maxToolCalls: 1 }),
   };
 }

@@ -35,9 +35,9 @@ export function usageOf(promptTokens: number, completionTokens: number, cachedTo
 }
 
 /** The assistant message of a choice: plain content, or tool calls parsed from the text. */
-function assistantMessage(text: string, toolNames: string[] | undefined) {
+function assistantMessage(text: string, toolNames: string[] | undefined, maxCalls: number | undefined) {
   if (toolNames) {
-    const parsed = parseToolCalls(text, { functionNames: toolNames });
+    const parsed = parseToolCalls(text, { functionNames: toolNames, maxCalls });
     if (parsed.toolCalls.length > 0) {
       return { role: 'assistant' as const, content: parsed.content, refusal: null, tool_calls: parsed.toolCalls };
     }
@@ -56,6 +56,8 @@ export function chatCompletion(
   result: GenerationResult,
   logprobs: boolean,
   toolNames?: string[],
+  /** parallel_tool_calls false: 1. */
+  maxToolCalls?: number,
 ) {
   return {
     id,
@@ -64,7 +66,7 @@ export function chatCompletion(
     model,
     system_fingerprint: SYSTEM_FINGERPRINT,
     choices: result.choices.map((c) => {
-      const message = assistantMessage(c.text, toolNames);
+      const message = assistantMessage(c.text, toolNames, maxToolCalls);
       const reason = wireFinishReason(c.finishReason);
       return {
         index: c.index,
@@ -132,11 +134,11 @@ export class ChatChunkBuilder {
  * ToolCallStreamParser per choice turns text deltas into content or `delta.tool_calls` chunks, so the
  * stream assembles to the non-streamed result.
  */
-export function toolCallChunks(chunks: ChatChunkBuilder, toolNames: string[]) {
+export function toolCallChunks(chunks: ChatChunkBuilder, toolNames: string[], maxCalls?: number) {
   const parsers = new Map<number, ToolCallStreamParser>();
   const parser = (i: number) => {
     let p = parsers.get(i);
-    if (!p) parsers.set(i, (p = new ToolCallStreamParser({ functionNames: toolNames })));
+    if (!p) parsers.set(i, (p = new ToolCallStreamParser({ functionNames: toolNames, maxCalls })));
     return p;
   };
   // A token's logprobs ride on the first content chunk it produces, or on an empty content chunk.

@@ -87,6 +87,8 @@ export interface ServerConfig {
   logLevel: LogLevel;
   /** Where the chat model's request defaults come from (--generation-config; generation-defaults.ts). */
   generationConfig: GenerationConfigMode;
+  /** --chat-template FILE: a Jinja chat template that replaces the chat model's own (absolute path). */
+  chatTemplate?: string;
   /** How long shutdown waits for in-flight requests, ms. */
   shutdownGraceMs: number;
   /** --pull: download hub models missing from the cache before serving (present only when given). */
@@ -117,6 +119,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'host', kind: 'string', env: 'HOST', arg: 'ADDR', shown: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all interfaces).' },
   { flag: 'port', kind: 'string', env: 'PORT', arg: 'N', shown: '8000', help: 'Port to listen on (0 picks a free one).' },
   { flag: 'model', kind: 'string', env: 'MODEL', arg: 'DIR|ORG/NAME', shown: 'models/instruct', help: 'Chat model folder (a relative path is taken from the working directory), or a Hugging Face model id served from the hub cache (npm run pull -- ORG/NAME downloads it).' },
+  { flag: 'chat-template', kind: 'string', env: 'CHAT_TEMPLATE', arg: 'FILE', shown: "the chat model's own", help: "A Jinja chat template replacing the chat model's (templates/llama3.1-json-tools.jinja: Llama 3.1 JSON tool calling that accepts several calls in one assistant turn)." },
   { flag: 'generation-config', kind: 'string', env: 'GENERATION_CONFIG', arg: 'auto|vllm|DIR', shown: 'auto', help: "Request defaults (temperature, top_p, top_k, repetition_penalty, max_new_tokens as max_tokens) from the chat model's generation_config.json (auto), from DIR's, or none (vllm: OpenAI's defaults). A request's own values win." },
   { flag: 'served-model-name', kind: 'string', env: 'SERVED_MODEL_NAME', arg: 'NAME', shown: "the model folder's name (ORG/NAME for a hub model)", help: 'Name clients send as `model` for the chat model; several names (comma-separated) are aliases, all listed in /v1/models, and answers carry the first.' },
   { flag: 'reward-model', kind: 'string', env: 'REWARD_MODEL', arg: 'DIR|ORG/NAME', shown: 'models/reward', help: 'Reward model folder or Hugging Face model id; "none" disables it.' },
@@ -297,6 +300,15 @@ interface HubLookup {
  * A --model / --reward-model value → its folder, plus the hub reference when it names a hub model (an
  * org/name that is not an existing path). Reads the cache only; never downloads.
  */
+/** --chat-template: an existing file, as an absolute path. */
+function chatTemplateFile(raw: Raw | undefined, cwd: string): { chatTemplate?: string } {
+  const v = raw?.value.trim();
+  if (v === undefined) return {};
+  const file = resolve(cwd, v);
+  if (v === '' || !existsSync(file)) fail(raw!, 'a Jinja chat template file');
+  return { chatTemplate: file };
+}
+
 /** --generation-config: 'auto', 'vllm', or a folder holding generation_config.json. */
 function generationConfigMode(raw: Raw | undefined, cwd: string): GenerationConfigMode {
   const v = raw?.value.trim();
@@ -438,6 +450,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
     },
     logLevel: oneOf(get('log-level'), 'info', LOG_LEVELS),
     generationConfig: generationConfigMode(get('generation-config'), cwd),
+    ...chatTemplateFile(get('chat-template'), cwd),
     shutdownGraceMs: seconds(get('shutdown-grace'), 30),
     ...(bool(values, env, 'pull') ? { pull: true } : {}),
   };

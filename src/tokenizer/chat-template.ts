@@ -152,9 +152,22 @@ export class CompiledChatTemplate {
     try {
       return template.render(context);
     } catch (err) {
-      throw new ChatTemplateError(errorMessage(err), { cause: err });
+      throw new ChatTemplateError(renderFailure(err), { cause: err });
     }
   }
+}
+
+/**
+ * What a client is told when rendering fails. A template's own `raise_exception` message and the
+ * template engine's errors are about the template and its input; JavaScript's own errors (a stack
+ * overflow on deeply nested input, a property of undefined) name engine internals a client can do
+ * nothing with, so they get a plain sentence instead.
+ */
+function renderFailure(err: unknown): string {
+  if (err instanceof RangeError || err instanceof TypeError || err instanceof ReferenceError || !(err instanceof Error)) {
+    return 'the chat template could not render these messages';
+  }
+  return errorMessage(err);
 }
 
 /** Whether a template's source reads a `tools` variable. */

@@ -276,18 +276,22 @@ async function readRequiredJson(dir: string, names: readonly string[]): Promise<
  * Loads the tokenizer of a local model folder: tokenizer.json and tokenizer_config.json (both required),
  * plus chat_template.jinja when the config has no `chat_template`. Never touches the network.
  * @param dir - the model folder
+ * @param opts.chatTemplate - a chat template that replaces the folder's (--chat-template FILE's text)
  * @throws TokenizerLoadError naming the missing or invalid file
  * @throws ChatTemplateError when the chat template does not parse
  */
-export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+export async function loadTokenizer(dir: string, opts: { chatTemplate?: string } = {}): Promise<TextTokenizer> {
   const [tokenizerJson, config] = await readRequiredJson(dir, ['tokenizer.json', 'tokenizer_config.json']);
-  const tokenizerConfig = config!.json as TokenizerConfig;
+  // An override goes into the config itself, so the tokenizer pool's workers (which rebuild the
+  // tokenizer from its source) render with it too.
+  const folderConfig = config!.json as TokenizerConfig;
+  const tokenizerConfig: TokenizerConfig = opts.chatTemplate !== undefined ? { ...folderConfig, chat_template: opts.chatTemplate } : folderConfig;
   const hasTemplate = tokenizerConfig.chat_template !== undefined && tokenizerConfig.chat_template !== null;
   const jinja = hasTemplate ? undefined : await readOptional(join(dir, 'chat_template.jinja'));
   // The files' text is kept (a few flat strings, cheap for the GC) rather than the parsed objects.
   const source: TokenizerSource = {
     tokenizerJson: tokenizerJson!.text,
-    config: config!.text,
+    config: opts.chatTemplate !== undefined ? JSON.stringify(tokenizerConfig) : config!.text,
     ...(jinja !== undefined ? { chatTemplateFile: jinja } : {}),
   };
   return buildTokenizer(tokenizerJson!.json, tokenizerConfig, jinja, () => source);

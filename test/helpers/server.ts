@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import OpenAI from 'openai';
@@ -7,6 +8,7 @@ import type { ScoreBatcherLimits } from '../../src/scoring/score-batcher.ts';
 import type { WorkerLimits } from '../../src/runtime/limits.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { Metrics } from '../../src/server/metrics.ts';
+import { readGenerationDefaults, type GenerationConfigMode } from '../../src/server/generation-defaults.ts';
 import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../../src/server/deps.ts';
 import { loadTokenizer, TokenizerPool } from '../../src/tokenizer/index.ts';
 
@@ -30,6 +32,12 @@ export interface TestServerOptions {
   limits?: Partial<ServerLimits>;
   engineLimits?: Partial<WorkerLimits>;
   maxNumQueuedReqs?: number;
+  /** Request defaults from the chat model's generation_config.json, as main.ts reads them (default: none). */
+  generationConfig?: GenerationConfigMode;
+  /** A chat template file replacing the chat model's (--chat-template). */
+  chatTemplate?: string;
+  /** More names for the chat model (--served-model-name a,b). */
+  aliases?: string[];
 }
 
 /** Starts engines for the given model folders and serves them on 127.0.0.1:<random port>. */
@@ -40,7 +48,9 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   const scorers: RewardEngine[] = [];
   const models: ServedModel[] = [];
   for (const [dir, task] of plans) {
-    const base = { id: basename(dir), tokenizer: await loadTokenizer(dir), root: dir, created: Math.floor(Date.now() / 1000) };
+    const template = task === 'generate' && opts.chatTemplate ? { chatTemplate: readFileSync(opts.chatTemplate, 'utf8') } : {};
+    const aliases = task === 'generate' && opts.aliases ? { aliases: opts.aliases } : {};
+    const base = { id: basename(dir), ...aliases, tokenizer: await loadTokenizer(dir, template), root: dir, created: Math.floor(Date.now() / 1000) };
     if (task === 'reward') {
       const scorer = await RewardEngine.start({ modelDir: dir, limits: opts.scoreLimits });
       scorers.push(scorer);
@@ -50,7 +60,8 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     }
     const engine = await Engine.start({ modelDir: dir, limits: opts.engineLimits, maxNumQueuedReqs: opts.maxNumQueuedReqs });
     engines.push(engine);
-    models.push({ ...base, task, engine, contextLength: engine.spec.contextLength });
+    const generationDefaults = opts.generationConfig ? readGenerationDefaults(dir, opts.generationConfig).defaults : undefined;
+    models.push({ ...base, task, engine, contextLength: engine.spec.contextLength, ...(generationDefaults ? { generationDefaults } : {}) });
   }
   const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
   const metrics = new Metrics();

@@ -24,7 +24,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const { id, created } = newAnswer('chatcmpl');
     if (chat.stream) {
       const shapes = new ChatChunkBuilder(id, chat.model.id, created, chat.includeUsage);
-      const tools = chat.toolNames ? toolCallChunks(shapes, chat.toolNames) : undefined;
+      const tools = chat.toolNames ? toolCallChunks(shapes, chat.toolNames, chat.maxToolCalls) : undefined;
       return streamGeneration({
         req,
         reply,
@@ -47,6 +47,6 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
     });
     req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
-    return chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames);
+    return chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames, chat.maxToolCalls);
   });
 }

@@ -45,6 +45,11 @@ export interface ToolParserOptions {
   functionNames?: Iterable<string>;
   /** Call id generator (default `call_` + 24 random characters). */
   newId?: () => string;
+  /**
+   * Most calls returned (`parallel_tool_calls: false` → 1): later calls are dropped, never turned into
+   * content. Default: all.
+   */
+  maxCalls?: number;
 }
 
 const PYTHON_TAG = '<|python_tag|>';
@@ -91,6 +96,7 @@ export class ToolCallStreamParser {
   private call: CallState | undefined;
   private readonly names: ReadonlySet<string> | undefined;
   private readonly newId: () => string;
+  private readonly maxCalls: number;
   private readonly calls: ParsedToolCall[] = [];
   private content = '';
   private out: ToolStreamEvent[] = [];
@@ -98,6 +104,7 @@ export class ToolCallStreamParser {
   constructor(options: ToolParserOptions = {}) {
     this.names = options.functionNames ? new Set(options.functionNames) : undefined;
     this.newId = options.newId ?? newToolCallId;
+    this.maxCalls = options.maxCalls ?? Infinity;
   }
 
   /** Feeds a text delta; returns the events it completes. */
@@ -119,11 +126,11 @@ export class ToolCallStreamParser {
   /** Everything parsed so far. */
   result(): ToolParseResult {
     const content = this.calls.length > 0 && this.content.trim() === '' ? null : this.content;
-    return { content, toolCalls: this.calls.map((c) => ({ ...c, function: { ...c.function } })) };
+    return { content, toolCalls: this.calls.slice(0, this.maxCalls).map((c) => ({ ...c, function: { ...c.function } })) };
   }
 
   private take(): ToolStreamEvent[] {
-    const events = this.out;
+    const events = this.out.filter((e) => e.type === 'content' || e.index < this.maxCalls);
     this.out = [];
     return events;
   }
