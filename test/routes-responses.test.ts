@@ -5,7 +5,10 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { EngineError } from '../src/runtime/types.ts';
+import { invalidRequest } from '../src/server/errors.ts';
+import { streamSse } from '../src/server/sse.ts';
 import type OpenAI from 'openai';
 import { buildApp } from '../src/server/app.ts';
 import { DEFAULT_SERVER_LIMITS, type ServedModel, type ServerLimits } from '../src/server/deps.ts';
@@ -267,6 +270,23 @@ describe('Responses API routes (fake engine)', () => {
     assert.equal(cf.at(-1), '[DONE]');
     assert.equal(cf.filter((d) => d?.error).length, 1);
     reset();
+  });
+
+  test('streamSse: a producer that fails after the headers gets one error frame, then the end', async () => {
+    const a = Fastify({ logger: false });
+    a.get('/plain', (req, reply) => streamSse(req, reply, async (sink) => {
+      await sink.send({ n: 1 });
+      throw new EngineError('boom (fake)', 'worker_crashed');
+    }));
+    a.get('/named', (req, reply) => streamSse(req, reply, async (sink) => {
+      await sink.send({ type: 'x' }, 'x');
+      throw invalidRequest('bad', 'field');
+    }, { done: false, errorFrames: (err) => [{ data: { type: 'error', message: err.message }, event: 'error' }] }));
+    const plain = frames((await a.inject({ method: 'GET', url: '/plain' })).body).map((f) => f.data);
+    assert.deepEqual(plain, [{ n: 1 }, { error: { message: 'boom (fake)', type: 'server_error', param: null, code: 'worker_crashed' } }, '[DONE]']);
+    const named = frames((await a.inject({ method: 'GET', url: '/named' })).body);
+    assert.deepEqual(named, [{ event: 'x', data: { type: 'x' } }, { event: 'error', data: { type: 'error', message: 'bad' } }]);
+    await a.close();
   });
 
   test('best_of and reward answers stream through the same path and end with [DONE]', async () => {
