@@ -153,7 +153,7 @@ describe('structured outputs and tool calls (default model, openai client)', () 
 
   test('an unenforceable schema is a 400 naming its place', async () => {
     await assert.rejects(
-      client.chat.completions.create({ model: 'instruct', messages, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a+$' } } } }),
+      client.chat.completions.create({ model: 'instruct', messages, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^(a)\\1$' } } } }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && (e.error as { param?: string }).param === 'response_format.json_schema.schema',
     );
   });

@@ -77,7 +77,7 @@ describe('engine with a json_schema constraint (models/instruct, random weights)
   });
 
   test('an invalid schema fails only its own request', async () => {
-    const bad = greedyRequest(prompt(5, 6), { constraint: { type: 'json_schema', schema: { type: 'string', pattern: 'x' } } });
+    const bad = greedyRequest(prompt(5, 6), { constraint: { type: 'json_schema', schema: { type: 'string', pattern: '(x)\\1' } } });
     const events = await collect(engine.generate(bad));
     assert.ok(events.some((e) => e.type === 'error' && /pattern/.test(e.message)));
     const ok = await collect(engine.generate(greedyRequest(prompt(5, 7), { maxTokens: 4 })));

@@ -101,7 +101,7 @@ describe('tools: validation names the bad field', () => {
   });
 
   test('a parameters schema that cannot be enforced is a 400 for required / named choices only', () => {
-    const tools = validateTools([fn({}), { type: 'function', function: { name: 'g', parameters: { type: 'object', properties: { s: { type: 'string', pattern: 'a+' } } } } }]);
+    const tools = validateTools([fn({}), { type: 'function', function: { name: 'g', parameters: { type: 'object', properties: { s: { type: 'string', pattern: 'a(?=b)' } } } } }]);
     assert.equal(toolCallConstraint(tools, { type: 'auto' }), undefined);
     rejects400(() => toolCallConstraint(tools, { type: 'required' }), 'tools[1].function.parameters');
     assert.ok(toolCallConstraint(tools, { type: 'function', name: 'f' }));
@@ -120,7 +120,7 @@ describe('tools: validation names the bad field', () => {
     rejects400(() => responseFormatConstraint({ type: 'json_schema' }), 'response_format.json_schema');
     rejects400(() => responseFormatConstraint({ type: 'json_schema', json_schema: { name: 'a b', schema } }), 'response_format.json_schema.name');
     rejects400(
-      () => responseFormatConstraint({ type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: 'x' } } }),
+      () => responseFormatConstraint({ type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '(x)\\1' } } }),
       'response_format.json_schema.schema',
     );
   });

@@ -15,12 +15,14 @@
  *                free-form objects use a child string frame for the key (FKEY) instead of KEY
  *   ArrayFrame   START → VALUE → AFTER_VALUE → AFTER_COMMA[_SP] → VALUE … → ']'
  *   StringFrame  characters, escapes, UTF-8 continuation bytes → '"'
+ *   PatternFrame a string under a pattern / format (pattern-frame.ts); a StringFrame once anything goes
  *   NumberFrame  see numbers.ts; ends when a byte does not continue it (that byte goes to the parent)
  *   LiteralFrame bytes of a finite set of texts (enum, const, true/false/null)
  */
 import { Config, Frame, type ParseState, pop, pushChild, replaceTop } from './frames.ts';
 import { LiteralFrame, NumberFrame, StringFrame } from './scalars.ts';
 import { NumberState } from './numbers.ts';
+import { PatternFrame } from './pattern-frame.ts';
 import type { ArrayNode, GrammarNode, LeafNode, ObjectNode } from './nodes.ts';
 
 export { Config, type ParseState } from './frames.ts';
@@ -114,7 +116,10 @@ class ValueFrame extends Frame {
           if (b === Ch.LBRACKET) out.push(replaceTop(cfg, new ArrayFrame(alt, ArrPhase.START, 0)));
           break;
         case 'string':
-          if (b === Ch.QUOTE) out.push(replaceTop(cfg, new StringFrame(alt, 0, 0, 0x80, 0xbf, 0)));
+          if (b === Ch.QUOTE) {
+            const frame = alt.pattern ? PatternFrame.begin(alt.pattern) : new StringFrame(alt, 0, 0, 0x80, 0xbf, 0);
+            out.push(replaceTop(cfg, frame));
+          }
           break;
         case 'number': {
           const s = NumberState.start(alt.rules, b);

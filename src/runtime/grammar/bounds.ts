@@ -16,6 +16,23 @@ export const SCHEMA_LIMITS = Object.freeze({
   maxDocumentDepth: 256,
   /** anyOf/oneOf alternatives summed over every union after flattening nested unions. */
   maxUnionAlternatives: 100_000,
+  /** Characters (UTF-16 units) of one `pattern`. */
+  maxPatternLength: 4_096,
+  /** Groups nested inside one another in a `pattern`. */
+  maxPatternNesting: 64,
+  /** The largest count of a `{n,m}` quantifier. */
+  maxPatternRepeat: 1_000,
+  /** States of a pattern's nondeterministic automaton (counted repeats expand into copies). */
+  maxPatternNfaStates: 20_000,
+  /** States of a pattern's deterministic automaton (for `pattern` and `format`, after `minLength`/`maxLength`). */
+  maxPatternDfaStates: 4_000,
+  /**
+   * Cells of pattern tables (states × character classes, states × (maxLength + 1)): of one pattern, and
+   * of all the patterns and formats of one schema together.
+   */
+  maxPatternCells: 1_000_000,
+  /** Steps of compiling every pattern and format of one schema, in all (closure steps and table entries). */
+  maxPatternWork: 10_000_000,
 });
 
 /** One container on the walk's stack, with the way back to the root for the error's pointer. */

@@ -3,13 +3,13 @@
  * small readers it shares for them.
  */
 import { ConstraintError } from './spec.ts';
+import { formatPattern } from './formats.ts';
 
 /** A schema object as the client sent it. */
 export type SchemaObject = { readonly [key: string]: unknown };
 
 /** Keywords that constrain values in ways this grammar cannot enforce. */
 export const UNSUPPORTED = new Set([
-  'pattern',
   'patternProperties',
   'propertyNames',
   'dependencies',
@@ -31,7 +31,10 @@ export const UNSUPPORTED = new Set([
   '$recursiveRef',
 ]);
 
-/** Keywords that only describe; a combinator (anyOf, $ref) may sit beside them. */
+/**
+ * Keywords that only describe; a combinator (anyOf, $ref) may sit beside them. `format` describes unless
+ * it names a format the constraint enforces (formats.ts).
+ */
 export const ANNOTATIONS = new Set([
   'title',
   'description',
@@ -63,7 +66,8 @@ export type TypeName = (typeof TYPES)[number];
 export function inferType(s: SchemaObject): TypeName[] | null {
   if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined) return ['object'];
   if (s.items !== undefined || s.minItems !== undefined || s.maxItems !== undefined) return ['array'];
-  if (s.minLength !== undefined || s.maxLength !== undefined) return ['string'];
+  if (s.minLength !== undefined || s.maxLength !== undefined || s.pattern !== undefined) return ['string'];
+  if (formatPattern(s.format) !== undefined) return ['string'];
   if (['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].some((k) => s[k] !== undefined)) return ['number'];
   return null;
 }

@@ -3,6 +3,7 @@
  * (bytes of its shortest valid JSON text) and the derived tables the object frames read.
  */
 import type { NumberRules } from './numbers.ts';
+import type { PatternRules } from './pattern-frame.ts';
 
 /** An object: declared properties in order, or (`free`) any keys with values of one node. */
 export interface ObjectNode {
@@ -40,6 +41,8 @@ export interface StringNode {
   minLen: number;
   minLength: number;
   maxLength: number;
+  /** A `pattern` or enforced `format` (its lengths are the node's); absent: any string within the lengths. */
+  pattern?: PatternRules;
 }
 
 export interface NumberNode {

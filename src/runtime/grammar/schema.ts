@@ -4,11 +4,13 @@
  * Supported: `type` (a name or a list; `nullable: true`), object `properties` + `required` (declared
  * properties only, in declared order; optional ones may be skipped; `additionalProperties` matters only
  * for an object with no `properties`: `false` → `{}`, a schema → free-form keys with such values),
- * array `items` + `minItems`/`maxItems`, string `minLength`/`maxLength`, number/integer `minimum`/
- * `maximum`/`exclusiveMinimum`/`exclusiveMaximum`, `enum`, `const`, `anyOf` (and `oneOf`, enforced as
+ * array `items` + `minItems`/`maxItems`, string `minLength`/`maxLength`, `pattern` (a regular-expression
+ * subset: regex-parse.ts) and `format` date-time, date, time, uuid, email, ipv4, ipv6 (formats.ts; see
+ * string-schema.ts), number/integer `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum`, `enum`,
+ * `const` (string values filtered by a pattern / format beside them), `anyOf` (and `oneOf`, enforced as
  * anyOf), a one-element `allOf`, local `$ref` (`#/$defs/…`, `#/definitions/…`, recursion included).
- * Annotations (title, description, default, examples, format, …) are ignored; validation keywords that
- * cannot be enforced (pattern, multipleOf, uniqueItems, not, if/then/else, …) are refused with a
+ * Annotations (title, description, default, examples, other formats, …) are ignored; validation keywords
+ * that cannot be enforced (multipleOf, uniqueItems, not, if/then/else, …) are refused with a
  * ConstraintError naming the keyword and its location.
  *
  * Every node gets `minLen`, the bytes of its shortest valid JSON text (computed as a fixpoint, so
@@ -21,11 +23,16 @@
  * - at most 10,000 nodes: every subschema visit (each `$ref` use included), enum/const value and
  *   required-only property counts one. A `$ref` target is compiled once and shared, so references can
  *   neither loop nor multiply work;
- * - flattening nested anyOf/oneOf unions takes at most 100,000 steps in all.
+ * - flattening nested anyOf/oneOf unions takes at most 100,000 steps in all;
+ * - patterns and formats: bounded length, nesting, repeat counts, automaton states and table cells each,
+ *   and compiling all of one schema's takes at most 10,000,000 steps (SCHEMA_LIMITS.maxPattern*).
  * `$ref` resolves through own keys only (`#/__proto__`, `#/definitions/constructor` do not resolve).
  */
 import { checkSchemaDocument, escapePointer, resolveRef, SCHEMA_LIMITS } from './bounds.ts';
 import { ANNOTATIONS, inferType, nonNegativeInt, type SchemaObject, TYPES, type TypeName, UNSUPPORTED } from './keywords.ts';
+import { formatPattern } from './formats.ts';
+import { dfaAccepts, PatternBudget } from './regex-dfa.ts';
+import { stringDfa, stringRules } from './string-schema.ts';
 import { type NumberBounds, type NumberRules, shortestNumber } from './numbers.ts';
 import { ConstraintError, type ConstraintLimits, type JsonSchema } from './spec.ts';
 import {
@@ -69,6 +76,8 @@ class SchemaCompiler {
   private depth = 0;
   /** Nodes counted against SCHEMA_LIMITS.maxNodes. */
   private nodeCount = 0;
+  /** Work and table cells of this schema's patterns and formats. */
+  private readonly budget = new PatternBudget();
 
   constructor(
     private readonly root: JsonSchema | undefined,
@@ -208,7 +217,8 @@ class SchemaCompiler {
 
   private combinator(s: SchemaObject, path: string): GrammarNode {
     for (const key of Object.keys(s)) {
-      if (key !== 'anyOf' && key !== 'oneOf' && key !== 'allOf' && !ANNOTATIONS.has(key)) {
+      const annotation = ANNOTATIONS.has(key) && !(key === 'format' && formatPattern(s.format) !== undefined);
+      if (key !== 'anyOf' && key !== 'oneOf' && key !== 'allOf' && !annotation) {
         throw new ConstraintError(`'${key}' beside anyOf/oneOf/allOf is not supported; move it into each alternative`, path);
       }
     }
@@ -252,10 +262,10 @@ class SchemaCompiler {
       case 'array':
         return this.array(s, path, reg);
       case 'string': {
-        const minLength = nonNegativeInt(s, 'minLength', path) ?? 0;
-        const maxLength = nonNegativeInt(s, 'maxLength', path) ?? Math.max(this.limits.maxStringLength, minLength);
-        if (minLength > maxLength) throw new ConstraintError('minLength is greater than maxLength', path);
-        return reg(this.stringNode(minLength, maxLength));
+        const rules = stringRules(s, path, this.limits.maxStringLength, this.budget);
+        const node = this.stringNode(rules.minLength, rules.maxLength);
+        if (rules.pattern) [node.pattern, node.minLen] = [rules.pattern, 2 + rules.pattern.table[rules.pattern.dfa.start]!];
+        return reg(node);
       }
       case 'number':
       case 'integer':
@@ -360,6 +370,10 @@ class SchemaCompiler {
     else if (Array.isArray(s.enum) && s.enum.length > 0) values = s.enum;
     else throw new ConstraintError(`'enum' must be a non-empty array`, `${path}/enum`);
     this.count(values.length, path);
+    // A pattern / format beside enum or const keeps the string values it matches.
+    const dfa = stringDfa(s, path, this.budget);
+    if (dfa) values = values.filter((v) => typeof v !== 'string' || dfaAccepts(dfa, v));
+    if (values.length === 0) throw new ConstraintError(`no enum/const value matches the schema's pattern or format`, path);
     return this.literalNode(values);
   }
 
