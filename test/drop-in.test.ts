@@ -64,3 +64,85 @@ describe('served model names in a real config', () => {
     assert.equal(c.model.aliases, undefined);
   });
 });
+
+describe('HTTP details (routes, fake engine)', () => {
+  let app: FastifyInstance;
+  let open: FastifyInstance;
+  before(async () => {
+    const chat = await fakeModel();
+    const reward = await fakeModel({ task: 'reward' });
+    app = buildApp({ models: [chat, reward], limits: { ...DEFAULT_SERVER_LIMITS, maxTokens: 100, apiKey: 'k' }, isReady: () => true, logger: false, version: 't' });
+    open = buildApp({ models: [chat], limits: { ...DEFAULT_SERVER_LIMITS, apiKey: 'k', allowedOrigins: ['http://localhost:3000'] }, isReady: () => true, logger: false, version: 't' });
+  });
+  after(async () => Promise.all([app.close(), open.close()]));
+  const auth = { authorization: 'Bearer k' };
+  const chatBody = { model: 'instruct', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 };
+
+  test('x-request-id: the client\'s own is echoed, else one is made, on answers, errors and streams alike', async () => {
+    const mine = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { ...auth, 'x-request-id': 'gateway-42.a' }, payload: chatBody });
+    assert.equal(mine.headers['x-request-id'], 'gateway-42.a');
+    const made = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: chatBody });
+    assert.match(String(made.headers['x-request-id']), /^req-[0-9a-f]{20}$/);
+    const odd = await app.inject({ url: '/v1/models', headers: { ...auth, 'x-request-id': 'has spaces and {braces}' } });
+    assert.match(String(odd.headers['x-request-id']), /^req-/, 'an unusable id is replaced');
+    assert.match(String((await app.inject({ url: '/v1/models' })).headers['x-request-id']), /^req-/, 'a 401 carries one');
+    assert.match(String((await app.inject({ url: '/nope', headers: auth })).headers['x-request-id']), /^req-/, 'a 404 carries one');
+    const stream = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { ...auth, 'x-request-id': 'sse-1' }, payload: { ...chatBody, stream: true } });
+    assert.equal(stream.headers['x-request-id'], 'sse-1');
+    assert.match(stream.body, /\[DONE\]/);
+  });
+
+  test('usage has prompt_tokens_details and completion_tokens_details; system_fingerprint is a string', async () => {
+    const r = (await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: chatBody })).json() as Record<string, any>;
+    assert.deepEqual(r.usage.prompt_tokens_details, { cached_tokens: 0 });
+    assert.equal(r.usage.completion_tokens_details.reasoning_tokens, 0);
+    assert.equal(typeof r.system_fingerprint, 'string');
+  });
+
+  test('/v1/embeddings says this server serves no embedding model', async () => {
+    const r = await app.inject({ method: 'POST', url: '/v1/embeddings', headers: auth, payload: { model: 'text-embedding-3-small', input: 'hi' } });
+    assert.equal(r.statusCode, 400);
+    const e = (r.json() as { error: { message: string; code: string; type: string } }).error;
+    assert.match(e.message, /serves no embedding model/);
+    assert.match(e.message, /'instruct'/);
+    assert.equal(e.code, 'embeddings_not_supported');
+    assert.equal(e.type, 'invalid_request_error');
+  });
+
+  test('errors name the field the client sent', async () => {
+    const over = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: auth, payload: { ...chatBody, max_tokens: undefined, max_completion_tokens: 500 } });
+    assert.equal(over.statusCode, 400);
+    const e = (over.json() as { error: { message: string; param: string } }).error;
+    assert.equal(e.param, 'max_completion_tokens');
+    assert.match(e.message, /'max_completion_tokens' is 500/);
+    const huge = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"model":"instruct","messages":[{"role":"user","content":"hi"}],"max_tokens":1e400}' });
+    assert.equal(huge.statusCode, 400);
+    const h = (huge.json() as { error: { message: string; param: string } }).error;
+    assert.equal(h.param, 'max_tokens');
+    assert.doesNotMatch(h.message, /expected a number, got number/);
+    assert.match(h.message, /out of range/);
+  });
+
+  test('CORS is off by default; with --allowed-origins, preflights pass without the key and answers carry the headers', async () => {
+    const none = await app.inject({ url: '/v1/models', headers: { ...auth, origin: 'http://localhost:3000' } });
+    assert.equal(none.headers['access-control-allow-origin'], undefined);
+    const pre = await open.inject({ method: 'OPTIONS', url: '/v1/chat/completions', headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-stainless-os' } });
+    assert.equal(pre.statusCode, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'http://localhost:3000');
+    assert.match(String(pre.headers['access-control-allow-headers']), /x-stainless-os/);
+    const real = await open.inject({ method: 'POST', url: '/v1/chat/completions', headers: { ...auth, origin: 'http://localhost:3000' }, payload: chatBody });
+    assert.equal((await open.inject({ method: 'POST', url: '/v1/chat/completions', headers: { origin: 'http://localhost:3000' }, payload: chatBody })).statusCode, 401, 'only the preflight goes without the key');
+    assert.equal(real.statusCode, 200);
+    assert.equal(real.headers['access-control-allow-origin'], 'http://localhost:3000');
+    assert.match(String(real.headers['access-control-expose-headers']), /x-request-id/);
+    const other = await open.inject({ url: '/v1/models', headers: { ...auth, origin: 'https://evil.example' } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('--allowed-origins: * or origins; anything else is a clear error', () => {
+    assert.deepEqual(parseConfig(['--allowed-origins', 'http://localhost:3000,https://app.example'], {}).limits.allowedOrigins, ['http://localhost:3000', 'https://app.example']);
+    assert.deepEqual(parseConfig([], { ALLOWED_ORIGINS: '*' }).limits.allowedOrigins, ['*']);
+    assert.equal(parseConfig([], {}).limits.allowedOrigins, undefined);
+    assert.throws(() => parseConfig(['--allowed-origins', 'localhost'], {}), /--allowed-origins/);
+  });
+});

@@ -203,12 +203,11 @@ describe('chat and completions routes (fake engine)', () => {
     ['model of the wrong type', { model: 42, messages: user }, 400, 'model'],
     ['unknown model', { model: 'gpt-9', messages: user }, 404, 'model'],
     ['reward model asked to score a conversation that ends with a user turn', { model: 'reward', messages: user }, 400, 'messages'],
-    ['template error (two tool calls)', {
+    // The template's own refusal (raise_exception): tools but no user message to put them in.
+    ['template error (tools without a user message)', {
       model: 'instruct',
-      messages: [...user, { role: 'assistant', content: null, tool_calls: [
-        { id: 'a', type: 'function', function: { name: 'f', arguments: '{}' } },
-        { id: 'b', type: 'function', function: { name: 'g', arguments: '{}' } },
-      ] }],
+      messages: [{ role: 'system', content: 'be brief' }],
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }],
     }, 400, 'messages'],
     ['tool with a bad name', { model: 'instruct', messages: user, tools: [{ type: 'function', function: { name: 'bad name!' } }] }, 400, 'tools[0].function.name'],
     ['tools not an array', { model: 'instruct', messages: user, tools: { a: 1 } }, 400, 'tools'],

@@ -233,7 +233,7 @@ describe('helpText', () => {
       'reward-readout', 'reward-attribute-weights', 'reward-max-tokens', 'reward-max-batch-tokens', 'max-best-of',
       'max-logit-bias', 'max-stop', 'max-tools', 'max-messages', 'max-score-items', 'no-web-ui',
       'no-prefix-caching', 'responses-store-size', 'responses-store-ttl',
-      'generation-config', 'chat-template',
+      'generation-config', 'chat-template', 'allowed-origins',
     ];
     for (const flag of expected) {
       assert.ok(lines.some((l) => new RegExp(`^\\s+--${flag}(\\s|$)`).test(l)), `--${flag} missing from help`);

@@ -20,6 +20,9 @@ import { registerModelRoutes } from './routes/models.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerTokenizeRoutes } from './routes/tokenize.ts';
 import { registerScoreRoutes } from './routes/score.ts';
+import { registerUnsupportedRoutes } from './routes/unsupported.ts';
+import { requestIdOf } from './request-id.ts';
+import { isPreflight, registerCors } from './cross-origin.ts';
 import { registerResponsesRoutes } from './routes/responses.ts';
 import { isWebPath, registerWebRoutes, webUiEnabled } from './routes/web.ts';
 
@@ -91,7 +94,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: deps.limits.maxBodyBytes,
     // fastify's own request/response lines are off: onResponse below writes one line per request.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => `req-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+    genReqId: requestIdOf,
     frameworkErrors: onFrameworkError,
     clientErrorHandler: onClientError,
   });
@@ -101,8 +104,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerBodyDecoding(app, deps.limits.maxBodyBytes);
   registerJsonParser(app);
 
+  // Every answer names its request (streams too: the raw header survives hijacking).
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.setHeader('x-request-id', req.id);
+  });
+  registerCors(app, deps.limits.allowedOrigins);
+
   const webUi = webUiEnabled(deps.limits);
   app.addHook('onRequest', async (req) => {
+    if (deps.limits.allowedOrigins?.length && isPreflight(req.method, req.headers)) return;
     // Operations routes (liveness, readiness, metrics) never need the key, so probes and Prometheus can
     // reach them; compare the path without its query string. Nor do the web page and its assets: they
     // hold no data, and every API call the page makes sends the key the user typed.
@@ -150,6 +160,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerCompletionRoutes(app, deps);
   registerResponsesRoutes(app, deps);
   registerScoreRoutes(app, deps);
+  registerUnsupportedRoutes(app, deps);
   registerWebRoutes(app, deps.limits);
   return app;
 }

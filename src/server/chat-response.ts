@@ -31,6 +31,8 @@ export function usageOf(promptTokens: number, completionTokens: number, cachedTo
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
     prompt_tokens_details: { cached_tokens: cachedTokens },
+    // No reasoning or predicted outputs here: present and zero, as clients read them.
+    completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
 

@@ -148,6 +148,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { flag: 'max-stop', kind: 'string', env: 'MAX_STOP', arg: 'N', shown: '16', help: 'Most stop strings (and stop_token_ids) in a request.' },
   { flag: 'max-tools', kind: 'string', env: 'MAX_TOOLS', arg: 'N', shown: '128', help: 'Most tool definitions in a request.' },
   { flag: 'max-messages', kind: 'string', env: 'MAX_MESSAGES', arg: 'N', shown: '2048', help: 'Most messages in a conversation.' },
+  { flag: 'allowed-origins', kind: 'string', env: 'ALLOWED_ORIGINS', arg: 'ORIGINS', shown: 'none (CORS off)', help: 'Origins browser apps may call the API from (comma-separated, e.g. http://localhost:3000; * for any): CORS headers and preflight answers.' },
   { flag: 'responses-store-size', kind: 'string', env: 'RESPONSES_STORE_SIZE', arg: 'N', shown: '1000', help: 'Responses API: most responses kept in memory for previous_response_id (0: store nothing; `store: true` and previous_response_id then get a 400).' },
   { flag: 'responses-store-ttl', kind: 'string', env: 'RESPONSES_STORE_TTL', arg: 'SECONDS', shown: '3600', help: 'Responses API: how long a stored response is kept.' },
   { flag: 'max-score-items', kind: 'string', env: 'MAX_SCORE_ITEMS', arg: 'N', shown: '1000', help: 'Most rerank documents or score responses in a request.' },
@@ -300,6 +301,14 @@ interface HubLookup {
  * A --model / --reward-model value → its folder, plus the hub reference when it names a hub model (an
  * org/name that is not an existing path). Reads the cache only; never downloads.
  */
+/** --allowed-origins: '*' or origins (scheme://host[:port]), comma-separated. */
+function allowedOrigins(raw: Raw | undefined): { allowedOrigins?: string[] } {
+  if (!raw) return {};
+  const list = raw.value.split(/[\s,]+/).filter(Boolean);
+  if (list.length === 0 || !list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o))) fail(raw, "'*' or origins such as http://localhost:3000, comma-separated");
+  return { allowedOrigins: list };
+}
+
 /** --chat-template: an existing file, as an absolute path. */
 function chatTemplateFile(raw: Raw | undefined, cwd: string): { chatTemplate?: string } {
   const v = raw?.value.trim();
@@ -431,6 +440,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = proces
       maxTools: int(get('max-tools'), DEFAULT_SERVER_LIMITS.maxTools, 0),
       maxMessages: int(get('max-messages'), DEFAULT_SERVER_LIMITS.maxMessages, 1),
       maxScoreItems: int(get('max-score-items'), DEFAULT_SERVER_LIMITS.maxScoreItems, 1),
+      ...allowedOrigins(get('allowed-origins')),
       responsesStoreSize: int(get('responses-store-size'), DEFAULT_SERVER_LIMITS.responsesStoreSize, 0),
       responsesStoreTtlMs: seconds(get('responses-store-ttl'), DEFAULT_SERVER_LIMITS.responsesStoreTtlMs / 1000),
       ...(bool(values, env, 'no-web-ui') ? { webUi: false } : {}),

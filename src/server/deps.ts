@@ -89,6 +89,8 @@ export interface ServerLimits {
   maxMessages: number;
   /** Most documents (rerank) or responses / text pairs (score) in one request. */
   maxScoreItems: number;
+  /** Origins allowed to call the API from a browser (CORS; '*' for any); absent or empty: CORS off. */
+  allowedOrigins?: string[];
   /** Responses API: most responses kept for `previous_response_id` / GET (0 = none kept: `store` refused). */
   responsesStoreSize: number;
   /** Responses API: how long a stored response is kept, ms. */

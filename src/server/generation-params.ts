@@ -22,6 +22,8 @@ import {
 export type GenerationParams = Omit<GenerationRequest, 'promptTokenIds' | 'maxTokens'> & {
   /** max_tokens the client asked for, if any. */
   requestedMaxTokens?: number;
+  /** The field it came in (max_completion_tokens or max_tokens), for errors that name it. */
+  maxTokensParam?: string;
 };
 
 /** How the endpoint asks for logprobs. */
@@ -48,12 +50,8 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
   const n = optNumber(body, 'n', 1, { integer: true, min: 1, max: limits.maxN });
   const maxFields = style === 'chat' ? ['max_completion_tokens', 'max_tokens'] : ['max_tokens'];
   let requestedMaxTokens: number | undefined;
-  for (const f of maxFields) {
-    if (has(body, f)) {
-      requestedMaxTokens = maybeNumber(body, f, { integer: true, min: 1 });
-      break;
-    }
-  }
+  const maxTokensParam = maxFields.find((f) => has(body, f));
+  if (maxTokensParam) requestedMaxTokens = maybeNumber(body, maxTokensParam, { integer: true, min: 1 });
   const logprobs = parseLogprobs(body, style);
   const seed = maybeNumber(body, 'seed', { integer: true, min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
   // The model's generation_config.json fills what the request leaves out (generation-defaults.ts).
@@ -61,6 +59,7 @@ export function parseGenerationParams(body: Body, model: ServedModel, limits: Se
   return {
     n,
     requestedMaxTokens,
+    ...(maxTokensParam ? { maxTokensParam } : {}),
     sampling: {
       temperature: optNumber(body, 'temperature', d.temperature ?? 1, { min: 0, max: 2 }),
       topP: optNumber(body, 'top_p', d.topP ?? 1, { min: 0, max: 1, minExclusive: true }),
@@ -123,8 +122,9 @@ export function finalizeRequest(
     );
   }
   const requested = params.requestedMaxTokens;
+  const field = params.maxTokensParam ?? 'max_tokens';
   if (requested !== undefined && requested > limits.maxTokens) {
-    throw invalidRequest(`'max_tokens' is ${requested}, more than this server's limit of ${limits.maxTokens}`, 'max_tokens');
+    throw invalidRequest(`'${field}' is ${requested}, more than this server's limit of ${limits.maxTokens}`, field);
   }
   if (promptLen + (requested ?? 1) > ctx) {
     throw invalidRequest(
@@ -135,14 +135,15 @@ export function finalizeRequest(
       'context_length_exceeded',
     );
   }
-  const { requestedMaxTokens: _unused, ...rest } = params;
+  const { requestedMaxTokens: _unused, maxTokensParam: _field, ...rest } = params;
   void _unused;
+  void _field;
   // Without max_tokens: the model's max_new_tokens (generation_config.json), within the server's limit
   // and what the context leaves.
   const fallback = model.task === 'generate' ? model.generationDefaults?.maxNewTokens : undefined;
   const maxTokens = requested ?? Math.min(fallback ?? limits.maxTokens, limits.maxTokens, ctx - promptLen);
   if ((params.minTokens ?? 0) > maxTokens) {
-    throw invalidRequest(`'min_tokens' is ${params.minTokens}, more than max_tokens (${maxTokens})`, 'min_tokens');
+    throw invalidRequest(`'min_tokens' is ${params.minTokens}, more than ${field} (${maxTokens})`, 'min_tokens');
   }
   return { ...rest, promptTokenIds, maxTokens };
 }

@@ -37,9 +37,11 @@ interface NumberRule {
 
 /** Checks a number against a rule; `param` names it in the error. */
 export function checkNumber(v: unknown, param: string, rule: NumberRule = {}): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
+  if (typeof v !== 'number') {
     throw invalidRequest(`Invalid type for '${param}': expected a number, got ${typeName(v)}`, param, 'invalid_type');
   }
+  // JSON numbers past float range (1e400) parse as Infinity: a number, but not one any field takes.
+  if (!Number.isFinite(v)) throw invalidRequest(`Invalid value for '${param}': the number is out of range`, param);
   if (rule.integer && !Number.isInteger(v)) throw invalidRequest(`'${param}' must be an integer, got ${v}`, param);
   const tooLow = rule.min !== undefined && (rule.minExclusive ? v <= rule.min : v < rule.min);
   const tooHigh = rule.max !== undefined && v > rule.max;
