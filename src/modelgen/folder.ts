@@ -16,11 +16,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildGenaiGraph } from './genai-graph.ts';
+import { LOGITS_POSITIONS } from './layers.ts';
 import { writeOnnxModel } from './onnx-writer.ts';
 import { buildOptimumGraph } from './optimum-graph.ts';
 import {
   BUILDER_VERSION,
   EXTERNAL_DATA_THRESHOLD,
+  hasLogitsPositions,
   parameterCount,
   specFingerprint,
   type BuildSpec,
@@ -87,6 +89,8 @@ export function hfConfig(spec: BuildSpec): Record<string, unknown> {
       io_style: spec.ioStyle,
       padding_side: spec.ioStyle === 'genai' ? 'right' : 'left',
       last_logits_only: spec.lastLogitsOnly,
+      // The optional positions input is an overridable initializer, which sessions do not list as an input.
+      ...(hasLogitsPositions(spec) ? { logits_positions: LOGITS_POSITIONS } : {}),
       dtype: spec.dtype,
       seed: spec.seed,
       onnx_file: onnxPaths(spec).model.split('\\').join('/'),

@@ -25,11 +25,14 @@
  * where past_sequence_length = total_sequence_length - sequence_length (the tensor width). In a
  * right-padded prompt (empty past) that is the row's last real token; in a one-token decode step it is
  * index 0; in a batch-1 multi-token step over a past it is the last index.
+ *
+ * logitsPositions (with lastLogitsOnly): the optional input logits_positions int64 [batch_size, num_logits]
+ * (default [[-1]]) picks step indexes (negative: the index above), logits [batch_size, num_logits, vocab].
  */
 import { GraphBuilder } from './graph-builder.ts';
-import { cast, dimOf, swiGluMlp } from './layers.ts';
+import { cast, dimOf, gatherLogitsPositions, swiGluMlp } from './layers.ts';
 import { llama3InvFreq, rotaryTables } from './rope.ts';
-import type { BuildSpec } from './spec.ts';
+import { hasLogitsPositions, type BuildSpec } from './spec.ts';
 import { declareWeights } from './weights.ts';
 
 const MS = { domain: 'com.microsoft' };
@@ -96,11 +99,18 @@ export function buildGenaiGraph(spec: BuildSpec): GraphBuilder {
       h = skipNorm(mlp, nextNorm);
     });
   }
-  if (spec.lastLogitsOnly) {
+  const positions = hasLogitsPositions(spec);
+  if (positions) {
+    h = g.withScope('/model/last_token', () => {
+      const last = g.op('Reshape', [lastValidIndex(g, inputIds, attentionMask, maskSum), g.i64([-1, 1])]);
+      return gatherLogitsPositions(g, h, inputIds, last, spec.hiddenSize);
+    });
+  } else if (spec.lastLogitsOnly) {
     h = g.withScope('/model/last_token', () => gatherLastValid(g, h, inputIds, attentionMask, maskSum, spec.hiddenSize));
   }
   g.withScope('/lm_head', () => g.op('MatMul', [h, w.lmHead], {}, { outputs: ['logits'] }));
-  g.output('logits', dt, ['batch_size', spec.lastLogitsOnly ? 1 : 'sequence_length', spec.vocabSize]);
+  const logitsRows = positions ? 'num_logits' : spec.lastLogitsOnly ? 1 : 'sequence_length';
+  g.output('logits', dt, ['batch_size', logitsRows, spec.vocabSize]);
   for (let i = 0; i < spec.numLayers; i++) {
     g.output(`present.${i}.key`, dt, presentDims);
     g.output(`present.${i}.value`, dt, presentDims);
@@ -108,7 +118,15 @@ export function buildGenaiGraph(spec: BuildSpec): GraphBuilder {
   return g;
 }
 
-/** h[b, clamp(sum(mask[b]) - 1 - past, 0, seq - 1), :] as [batch, 1, hidden]. */
+/** int64 [batch]: clamp(sum(mask[b]) - 1 - past, 0, seq - 1), each row's last real step index. */
+function lastValidIndex(g: GraphBuilder, inputIds: string, attentionMask: string, maskSum: string): string {
+  const seq = dimOf(g, inputIds, 1);
+  const past = g.op('Sub', [dimOf(g, attentionMask, 1), seq]);
+  const raw = g.op('Sub', [g.op('Sub', [maskSum, g.i64Scalar(1)]), past]);
+  return g.op('Min', [g.op('Max', [raw, g.i64Scalar(0)]), g.op('Sub', [seq, g.i64Scalar(1)])]);
+}
+
+/** h[b, lastValidIndex(b), :] as [batch, 1, hidden]. */
 function gatherLastValid(
   g: GraphBuilder,
   h: string,
@@ -117,10 +135,7 @@ function gatherLastValid(
   maskSum: string,
   hidden: number,
 ): string {
-  const seq = dimOf(g, inputIds, 1);
-  const past = g.op('Sub', [dimOf(g, attentionMask, 1), seq]);
-  const raw = g.op('Sub', [g.op('Sub', [maskSum, g.i64Scalar(1)]), past]);
-  const clamped = g.op('Min', [g.op('Max', [raw, g.i64Scalar(0)]), g.op('Sub', [seq, g.i64Scalar(1)])]);
+  const clamped = lastValidIndex(g, inputIds, attentionMask, maskSum);
   const index = g.op('Expand', [g.op('Reshape', [clamped, g.i64([-1, 1, 1])]), g.i64([1, 1, hidden])]);
   return g.op('GatherElements', [h, index], { axis: 1 });
 }

@@ -45,3 +45,24 @@ export function dimOf(g: GraphBuilder, x: string, axis: number): string {
 export function toScalar(g: GraphBuilder, v: string): string {
   return g.op('Squeeze', [v, g.i64([0])]);
 }
+
+/** Name of the optional positions input of graphs built with `logitsPositions`. */
+export const LOGITS_POSITIONS = 'logits_positions';
+
+/**
+ * Declares the optional input `logits_positions` (int64 [batch_size, num_logits]; an initializer of the
+ * same name, [[-1]], is its default, so callers that do not feed it get one position per row) and
+ * gathers `h`'s rows at those step positions: [batch, num_logits, hidden]. Position p >= 0 is column p of
+ * this step's input_ids (0 <= p < sequence_length, else the run fails); p < 0 is `last`, int64 [batch or
+ * 1, 1]: each row's last real token.
+ */
+export function gatherLogitsPositions(g: GraphBuilder, h: string, inputIds: string, last: string, hidden: number): string {
+  g.input(LOGITS_POSITIONS, 'int64', ['batch_size', 'num_logits']);
+  g.initializer(LOGITS_POSITIONS, 'int64', [1, 1], { kind: 'values', values: [-1] });
+  // [1, 1] (the default) broadcasts to [batch, 1]; a fed [batch, k] stays as it is.
+  const rows = g.op('Concat', [dimOf(g, inputIds, 0), g.i64([1])], { axis: 0 });
+  const positions = g.op('Expand', [LOGITS_POSITIONS, rows]);
+  const index = g.op('Where', [g.op('Less', [positions, g.i64Scalar(0)]), last, positions]); // [batch, k]
+  const expanded = g.op('Expand', [g.op('Unsqueeze', [index, g.i64([2])]), g.i64([1, 1, hidden])]);
+  return g.op('GatherElements', [h, expanded], { axis: 1 });
+}

@@ -18,11 +18,16 @@
  *
  * lastLogitsOnly: logits of the last column (sequence index sequence_length-1) of every row. With left
  * padding that is each row's last real token.
+ *
+ * logitsPositions (with lastLogitsOnly): one more, optional, input
+ *   logits_positions          int64 [batch_size, num_logits]   default [[-1]] (an initializer)
+ * and logits [batch_size, num_logits, vocab] at those columns (-1: the last column, as above), so a
+ * prefill can ask for every prompt position (prompt logprobs) while other runs stay unchanged.
  */
 import { GraphBuilder } from './graph-builder.ts';
-import { cast, dimOf, rmsNorm, SLICE_END, swiGluMlp, toScalar } from './layers.ts';
+import { cast, dimOf, gatherLogitsPositions, rmsNorm, SLICE_END, swiGluMlp, toScalar } from './layers.ts';
 import { llama3InvFreq } from './rope.ts';
-import { outputWidth, type BuildSpec } from './spec.ts';
+import { hasLogitsPositions, outputWidth, type BuildSpec } from './spec.ts';
 import { declareWeights, type LayerWeights } from './weights.ts';
 
 const FLOAT32_LOWEST = -3.4028234663852886e38;
@@ -52,12 +57,19 @@ export function buildOptimumGraph(spec: BuildSpec): GraphBuilder {
   for (let i = 0; i < spec.numLayers; i++) {
     x = g.withScope(`/model/layers.${i}`, () => decoderLayer(g, spec, i, x, w.layers[i]!, allowed, rope));
   }
+  const positions = hasLogitsPositions(spec);
   g.withScope('/model/norm', () => {
-    if (spec.lastLogitsOnly) x = g.op('Slice', [x, g.i64([-1]), g.i64([SLICE_END]), g.i64([1])]);
+    if (positions) {
+      const last = g.op('Reshape', [g.op('Sub', [dimOf(g, inputIds, 1), g.i64([1])]), g.i64([1, 1])]);
+      x = gatherLogitsPositions(g, x, inputIds, last, spec.hiddenSize);
+    } else if (spec.lastLogitsOnly) {
+      x = g.op('Slice', [x, g.i64([-1]), g.i64([SLICE_END]), g.i64([1])]);
+    }
     x = rmsNorm(g, x, w.finalNorm, spec.rmsNormEps, dt);
   });
   g.withScope('/lm_head', () => g.op('MatMul', [x, w.lmHead], {}, { outputs: ['logits'] }));
-  g.output('logits', dt, ['batch_size', spec.lastLogitsOnly ? 1 : 'sequence_length', outputWidth(spec)]);
+  const logitsRows = positions ? 'num_logits' : spec.lastLogitsOnly ? 1 : 'sequence_length';
+  g.output('logits', dt, ['batch_size', logitsRows, outputWidth(spec)]);
   for (let i = 0; i < spec.numLayers; i++) {
     g.output(`present.${i}.key`, dt, presentDims);
     g.output(`present.${i}.value`, dt, presentDims);

@@ -4,6 +4,7 @@ import type { StepReport } from './step-loop.ts';
 import { endWithoutTokens } from './events.ts';
 import { kvRefusalMessage, KvStore } from './kv/store.ts';
 import { aloneChunks } from './scheduler.ts';
+import { PROMPT_LOGPROBS_UNSUPPORTED } from './prompt-logprobs.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from './limits.ts';
 import { EventChannel } from './channel.ts';
 import type { WorkerInit } from './worker.ts';
@@ -126,6 +127,9 @@ export class Engine {
    */
   generate(request: GenerationRequest, signal?: AbortSignal): AsyncIterable<GenerationEvent> {
     if (this.closing) throw new EngineError('the engine is shutting down', 'engine_closed');
+    if (request.promptLogprobs !== undefined && !this.spec.promptLogprobs) {
+      throw new EngineError(PROMPT_LOGPROBS_UNSUPPORTED, 'invalid_request', 'prompt_logprobs');
+    }
     if (request.n > this.limits.maxNumSeqs) {
       throw new EngineError(`n=${request.n} exceeds max-num-seqs=${this.limits.maxNumSeqs}`, 'invalid_request');
     }

@@ -44,7 +44,12 @@ export interface ModelSpec {
    * score (one full pass per sequence) but not generate.
    */
   hasKvCache: boolean;
-  inputs: { inputIds: string; attentionMask: string; positionIds?: string; pastKey: string[]; pastValue: string[] };
+  /**
+   * Graph inputs. `logitsPositions`: the optional input naming which step positions' logits a
+   * last-position-only graph computes (int64 [batch, k]; see src/modelgen/layers.ts); absent when the graph
+   * has none.
+   */
+  inputs: { inputIds: string; attentionMask: string; positionIds?: string; pastKey: string[]; pastValue: string[]; logitsPositions?: string };
   outputs: { logits: string; presentKey: string[]; presentValue: string[] };
   numLayers: number;
   numKvHeads: number;
@@ -53,8 +58,14 @@ export interface ModelSpec {
   contextLength: number;
   kvType: FloatType;
   logitsType: FloatType;
-  /** True when the graph returns logits for the last position only ([batch, 1, vocab]). */
+  /** True when the graph returns logits for the last position only ([batch, 1, vocab]) unless asked for others. */
   lastLogitsOnly: boolean;
+  /**
+   * Whether a prefill can return every prompt position's logits (prompt logprobs): graphs with full logits,
+   * or last-position-only graphs with a `logits_positions` input. False for a last-position-only graph
+   * without one: requests for prompt logprobs are refused (400).
+   */
+  promptLogprobs: boolean;
   bosTokenId?: number;
   /** Token ids that end generation (unless ignore_eos). */
   eosTokenIds: number[];
@@ -278,6 +289,7 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
   const contextLength =
     genaiConfig?.model?.context_length ?? config?.max_position_embeddings ?? f.tokenizerConfig?.model_max_length ?? 2048;
   const lastLogitsOnly = logits.shape.length === 2 || logits.shape[1] === 1 || config?.nemotron_onnx?.last_logits_only === true;
+  const logitsPositions = logitsPositionsInput(inputs, config);
   const added = addedTokenIds(dir);
   const eosTokenIds = resolveEos(
     { generationConfig: f.generationConfig, config, genaiConfig, tokenizerConfig: f.tokenizerConfig, added },
@@ -303,6 +315,7 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
       positionIds: hasPositionIds ? names.positionIds : undefined,
       pastKey: names.pastKey,
       pastValue: names.pastValue,
+      logitsPositions,
     },
     outputs: { logits: names.logits, presentKey: names.presentKey, presentValue: names.presentValue },
     numLayers,
@@ -313,11 +326,24 @@ export function describeModel(dirIn: string, inputs: readonly IoMeta[], outputs:
     kvType: floatType(pastK0.type, names.pastKey[0] ?? 'past_key_values'),
     logitsType: floatType(logits.type, names.logits),
     lastLogitsOnly,
+    promptLogprobs: logits.shape.length === 3 && (!lastLogitsOnly || logitsPositions !== undefined),
     bosTokenId,
     eosTokenIds,
     reward: rewardReadout(config, vocabSize),
     notes,
   };
+}
+
+/**
+ * The graph's optional positions input: one the session lists by the name `logits_positions`, or the one
+ * config.json's `nemotron_onnx.logits_positions` names (this project's builder makes it an overridable
+ * initializer, which sessions do not list among their inputs).
+ */
+function logitsPositionsInput(inputs: readonly IoMeta[], config?: Record<string, any>): string | undefined {
+  const listed = inputs.find((i) => i.name === 'logits_positions' && i.type === 'int64');
+  if (listed) return listed.name;
+  const named: unknown = config?.nemotron_onnx?.logits_positions;
+  return typeof named === 'string' && named !== '' ? named : undefined;
 }
 
 /**

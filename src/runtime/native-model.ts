@@ -12,6 +12,16 @@ import { KvPool, stepMask, type KvGeometry, type KvStore } from './kv/store.ts';
 import { HostStaging, OrtKvMemory, type OrtKvArray } from './ort/memory.ts';
 import { hostView, NativeSession, NativeValue, type NativeBinding } from './ort/session.ts';
 
+/**
+ * Receives every real new token's logits of a step run for prompt logprobs: row `row`'s `index`-th new
+ * token (0-based within this step) and the logits after it (a view valid only during the call; not to
+ * be modified). Only rows for which `wants` is true are visited.
+ */
+export interface PositionLogitsVisitor {
+  wants(row: number): boolean;
+  visit(row: number, index: number, logits: Float32Array): void;
+}
+
 /** See the module comment. */
 export class NativeModel {
   readonly memory: OrtKvMemory;
@@ -19,7 +29,11 @@ export class NativeModel {
   private readonly positions: HostStaging;
   private readonly mask: HostStaging;
   private readonly logits: HostStaging;
+  /** logits_positions values, when the graph takes them. */
+  private readonly logitsPositions: HostStaging;
   private logitsF32 = new Float32Array(0);
+  /** One position's logits widened from float16, for a visitor. */
+  private visitF32 = new Float32Array(0);
   /** Rank of the logits output (3: [batch, seq, vocab]; 2: a [batch, labels] head). */
   private readonly logitsRank: number;
   /** A tiny allocation an empty past (0 columns) points at. */
@@ -34,6 +48,7 @@ export class NativeModel {
     this.positions = new HostStaging(session, 'int64');
     this.mask = new HostStaging(session, 'int64');
     this.logits = new HostStaging(session, spec.logitsType);
+    this.logitsPositions = new HostStaging(session, 'int64');
     this.logitsRank = session.outputs.find((o) => o.name === spec.outputs.logits)!.shape.length;
     this.emptyPast = this.memory.alloc(1);
   }
@@ -86,8 +101,10 @@ export class NativeModel {
    * Runs one step: row r of `store` gets `tokens[r]` new tokens (padded on the model's side; a row may
    * have none only inside a prefill group). The store adopts the present. Returns each row's logits
    * for its last new token — views valid until the next step (rows with no new token get an empty array).
+   * With `positions`, every new token's logits are computed (spec.promptLogprobs must hold) and shown to
+   * the visitor before the step returns.
    */
-  step(store: KvStore<OrtKvArray>, tokens: number[][]): Float32Array[] {
+  step(store: KvStore<OrtKvArray>, tokens: number[][], positions?: PositionLogitsVisitor): Float32Array[] {
     const spec = this.spec;
     const rows = store.rows;
     const width = Math.max(1, ...tokens.map((t) => t.length));
@@ -108,10 +125,10 @@ export class NativeModel {
           binding.output(presentName, this.kvTensor(present.array, present.dims));
         }
       }
-      const direct = this.bindLogits(binding, rows, width);
+      const direct = positions ? this.bindAllLogits(binding, rows, width) : this.bindLogits(binding, rows, width);
       binding.run();
       store.adopt(width, real);
-      return this.readLogits(binding, direct, rows, width, real);
+      return this.readLogits(binding, direct, rows, width, real, positions);
     } finally {
       binding.release();
     }
@@ -184,7 +201,41 @@ export class NativeModel {
     return false;
   }
 
-  private readLogits(binding: NativeBinding, direct: boolean, rows: number, width: number, real: number[]): Float32Array[] {
+  /**
+   * Binds the logits of every column of the step ([rows, width, vocab], allocated by ONNX Runtime on the
+   * host): a full-logits graph returns them anyway; a last-position-only graph is fed logits_positions
+   * 0..width-1 for every row. Returns false (the logits are read from the fetched value).
+   */
+  private bindAllLogits(binding: NativeBinding, rows: number, width: number): boolean {
+    const spec = this.spec;
+    if (!spec.promptLogprobs) throw new Error('this model cannot return the logits of every prompt position');
+    if (spec.lastLogitsOnly) {
+      const name = spec.inputs.logitsPositions!;
+      const values = this.logitsPositions.int64(rows * width);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) values[r * width + j] = BigInt(j);
+      binding.input(name, this.logitsPositions.tensor([rows, width]));
+    }
+    if (width === 1 && !spec.lastLogitsOnly) return this.bindLogits(binding, rows, width);
+    binding.outputTo(spec.outputs.logits, this.session.hostInfo);
+    return false;
+  }
+
+  /** Shows every real new token's logits row of `data` ([rows, seq, V]) to the visitor. */
+  private visitPositions(data: Float32Array | Uint16Array, seq: number, real: number[], visitor: PositionLogitsVisitor): void {
+    const V = this.spec.vocabSize;
+    if (data instanceof Uint16Array && this.visitF32.length < V) this.visitF32 = new Float32Array(V);
+    for (let r = 0; r < real.length; r++) {
+      if (!visitor.wants(r)) continue;
+      // Left padding puts a row's real tokens in the last columns; right padding in the first ones.
+      const first = this.spec.paddingSide === 'left' ? seq - real[r]! : 0;
+      for (let j = 0; j < real[r]!; j++) {
+        const row = data.subarray((r * seq + first + j) * V, (r * seq + first + j + 1) * V);
+        visitor.visit(r, j, row instanceof Float32Array ? row : halfToFloat32(row, this.visitF32.subarray(0, V)));
+      }
+    }
+  }
+
+  private readLogits(binding: NativeBinding, direct: boolean, rows: number, width: number, real: number[], positions?: PositionLogitsVisitor): Float32Array[] {
     const V = this.spec.vocabSize;
     let data: Float32Array | Uint16Array;
     let seq = 1;
@@ -198,6 +249,7 @@ export class NativeModel {
       const buf = hostView(value.data(), bytes);
       data = this.spec.logitsType === 'float16' ? new Uint16Array(buf) : new Float32Array(buf);
     }
+    if (positions) this.visitPositions(data, seq, real, positions);
     if (this.logitsF32.length < rows * V) this.logitsF32 = new Float32Array(rows * V);
     const out: Float32Array[] = [];
     for (let r = 0; r < rows; r++) {
@@ -222,7 +274,7 @@ export class NativeModel {
 
   close(): void {
     this.memory.free(this.emptyPast);
-    for (const s of [this.ids, this.positions, this.mask, this.logits]) s.release();
+    for (const s of [this.ids, this.positions, this.mask, this.logits, this.logitsPositions]) s.release();
     this.session.release();
   }
 }

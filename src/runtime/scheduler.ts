@@ -22,6 +22,9 @@
  *   whose prefill starts after them, if it fits with them; otherwise it is priced as if nothing were
  *   cached. A later request with at least half its prompt cached does not join another's group: it
  *   leads its own at the next step.
+ * - A request with `maxChunk` (prompt logprobs: every position's logits come back to the host, so the
+ *   chunk bounds that memory) leads a group alone and is prefilled at most maxChunk tokens per step
+ *   (unless the model cannot chunk, when its prompt runs whole).
  * - prefilling → running: after its last chunk; its n rows join the decode batch at the next step.
  * - Every step decodes one token for each running row. The step's token budget (maxBatchedTokens) is
  *   shared: decode rows first, the rest goes to the prefill chunk (at least minChunk tokens, so a busy
@@ -65,6 +68,8 @@ export interface SchedRequest {
   promptLen: number;
   n: number;
   maxTokens: number;
+  /** Most prompt tokens per prefill chunk; such a request prefills in a group of its own. */
+  maxChunk?: number;
 }
 
 /** A prefill group in progress. */
@@ -76,6 +81,8 @@ export interface PrefillGroup {
   done: number;
   /** Columns taken from the prefix cache (a group of one request), where `done` started. */
   cached: number;
+  /** Most columns per chunk (a group of one request with maxChunk). */
+  maxChunk?: number;
 }
 
 /** The plan of one step. */
@@ -137,7 +144,7 @@ export class Scheduler {
     if (!this.group) this.group = this.formGroup(budget, plan.refused);
     const g = this.group;
     if (g) {
-      const perRow = this.limits.chunkedPrefill === false ? g.width : Math.max(1, Math.floor(budget / g.ids.length));
+      const perRow = this.limits.chunkedPrefill === false ? g.width : Math.max(1, Math.min(g.maxChunk ?? Infinity, Math.floor(budget / g.ids.length)));
       const to = Math.min(g.width, g.done + perRow);
       plan.prefill = { group: g, from: g.done, to, first: g.done === g.cached, last: to === g.width };
     }
@@ -151,7 +158,8 @@ export class Scheduler {
       if (this.activeSeqs + head.n > this.limits.maxNumSeqs) return undefined;
       const hit = this.fromCache(head, budget);
       if (hit) return hit;
-      const chunks = this.limits.chunkedPrefill === false ? 1 : Math.ceil(head.promptLen / budget);
+      const perChunk = Math.min(budget, head.maxChunk ?? Infinity);
+      const chunks = this.limits.chunkedPrefill === false ? 1 : Math.ceil(head.promptLen / perChunk);
       const verdict = this.kv.check([head], head.promptLen, chunks);
       if (verdict === 'wait') return undefined;
       if (verdict === 'never') {
@@ -163,8 +171,9 @@ export class Scheduler {
       const members = [head];
       let width = head.promptLen;
       let seqs = this.activeSeqs + head.n;
-      if (width <= budget) {
+      if (width <= budget && head.maxChunk === undefined) {
         for (const r of this.waiting.slice(1)) {
+          if (r.maxChunk !== undefined) break;
           const w = Math.max(width, r.promptLen);
           if (w * (members.length + 1) > budget || seqs + r.n > this.limits.maxNumSeqs) break;
           // A request with most of its prompt cached waits to lead its own group.
@@ -176,7 +185,7 @@ export class Scheduler {
         }
       }
       this.waiting.splice(0, members.length);
-      return { ids: members.map((m) => m.id), width, done: 0, cached: 0 };
+      return { ids: members.map((m) => m.id), width, done: 0, cached: 0, maxChunk: head.maxChunk };
     }
     return undefined;
   }

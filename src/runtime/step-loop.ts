@@ -6,8 +6,10 @@ import type { OrtKvArray } from './ort/memory.ts';
 import type { NativeModel } from './native-model.ts';
 import { aloneChunks, Scheduler, type KvVerdict, type SchedRequest, type SchedulerLimits, type StepPlan } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
-import type { GenerationEvent, GenerationRequest, StepStats } from './types.ts';
+import type { GenerationEvent, GenerationRequest, PromptLogprobs, StepStats } from './types.ts';
 import { endWithoutTokens } from './events.ts';
+import { attachPromptLogprobs, endAtPrompt, prefillVisitor, PROMPT_LOGPROBS_UNSUPPORTED, PromptLogprobsCollector } from './prompt-logprobs.ts';
+import { promptLogprobsChunk, tokenDescriber, type TokenDescriber } from './prompt-logprobs.ts';
 
 /** An event addressed to one request. */
 export interface AddressedEvent {
@@ -40,6 +42,8 @@ interface Pending {
   hit?: PrefixHit<OrtKvArray>;
   /** Prompt tokens served from the prefix cache. */
   cachedTokens: number;
+  /** Gathers the prompt logprobs while the prompt is prefilled, when the request asks for them. */
+  promptLogprobs?: PromptLogprobsCollector;
 }
 
 /**
@@ -70,6 +74,7 @@ export class StepLoop {
   private started: number[] = [];
   /** KV of recent prompts and finished sequences (undefined when prefix caching is off). */
   private readonly cache: PrefixCache<OrtKvArray> | undefined;
+  private readonly describe: TokenDescriber;
 
   constructor(
     private readonly session: NativeModel,
@@ -85,12 +90,21 @@ export class StepLoop {
     });
     this.decode = KvStore.forDecode(pool);
     this.cache = opts.prefixCaching === false ? undefined : new PrefixCache(pool);
+    this.describe = tokenDescriber(tokenizer);
   }
 
   /** Queues a request. */
   submit(id: number, request: GenerationRequest): void {
-    this.pending.set(id, { id, request, cachedTokens: 0 });
-    this.sched.enqueue({ id, promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
+    const k = request.promptLogprobs;
+    if (k !== undefined && !this.session.spec.promptLogprobs) {
+      this.refuse(id, request, PROMPT_LOGPROBS_UNSUPPORTED, 'prompt_logprobs');
+      return this.flushReport();
+    }
+    const promptLogprobs = k === undefined ? undefined : new PromptLogprobsCollector(request.promptTokenIds, k, this.describe);
+    this.pending.set(id, { id, request, cachedTokens: 0, promptLogprobs });
+    // Every position's logits reach the host: the chunk bounds that memory.
+    const maxChunk = promptLogprobs ? promptLogprobsChunk(this.session.spec.vocabSize) : undefined;
+    this.sched.enqueue({ id, promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens, maxChunk });
     this.wake?.();
   }
 
@@ -101,7 +115,8 @@ export class StepLoop {
    */
   private kvVerdict(group: readonly SchedRequest[], width: number, chunks: number, cached = 0): KvVerdict {
     const joins = group.map((r) => this.joinRequest(r));
-    if (KvStore.aloneCost(joins, width, aloneChunks(width, this.sched.limits), this.pool.geo.inPlace) > this.pool.budgetSlots) return 'never';
+    const limits = { ...this.sched.limits, maxBatchedTokens: Math.min(this.sched.limits.maxBatchedTokens, group[0]?.maxChunk ?? Infinity) };
+    if (KvStore.aloneCost(joins, width, aloneChunks(width, limits), this.pool.geo.inPlace) > this.pool.budgetSlots) return 'never';
     const hit = cached > 0 ? this.pending.get(group[0]!.id)?.hit : undefined;
     const pinned = hit && this.cache ? this.cache.slotsOf(hit) : 0;
     return this.decode.joinCost(joins, width, chunks).peak + pinned <= this.pool.budgetSlots ? 'fits' : 'wait';
@@ -110,7 +125,8 @@ export class StepLoop {
   /** Prompt tokens of request `id` the prefix cache can serve now; remembers the hit for its group. */
   private cachedPrefix(id: number): number {
     const p = this.pending.get(id);
-    if (!this.cache || !p) return 0;
+    // Cached tokens' logits are never computed, so a request for prompt logprobs prefills its whole prompt.
+    if (!this.cache || !p || p.promptLogprobs) return 0;
     const prompt = p.request.promptTokenIds;
     const hit = this.cache.lookup(prompt, p.request.cacheSalt ?? '', prompt.length - 1);
     const tokenByToken = !this.session.spec.chunkedPrefill;
@@ -185,7 +201,7 @@ export class StepLoop {
   async step(): Promise<void> {
     const t0 = performance.now();
     const plan = this.sched.plan();
-    for (const id of plan.refused) this.refuse(id);
+    for (const id of plan.refused) this.refuseKv(id);
     // A new group takes its KV (and its cached prefix, before anything else may evict it) first.
     if (plan.prefill?.first) this.guardSync([...plan.prefill.group.ids], () => this.openGroup(plan));
     const decodeRows = plan.decode ? this.rows.length : 0;
@@ -200,14 +216,19 @@ export class StepLoop {
   }
 
   /** Fails a request the KV budget can never hold, naming the numbers. */
-  private refuse(id: number): void {
+  private refuseKv(id: number): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
     const { request } = p;
     const join = this.joinRequest({ promptLen: request.promptTokenIds.length, n: request.n, maxTokens: request.maxTokens });
     const message = kvRefusalMessage(join, aloneChunks(join.promptLen, this.sched.limits), this.pool.geo.inPlace, this.pool.budgetSlots);
-    this.events.push({ id, event: { type: 'error', message, code: 'invalid_request', param: 'max_tokens' } });
+    this.refuse(id, request, message, 'max_tokens');
+  }
+
+  /** Ends a request that will not run with an invalid_request error naming `param`. */
+  private refuse(id: number, request: GenerationRequest, message: string, param: string): void {
+    this.events.push({ id, event: { type: 'error', message, code: 'invalid_request', param } });
     for (let i = 0; i < request.n; i++) this.events.push({ id, event: endWithoutTokens(request, i, 'error') });
   }
 
@@ -277,15 +298,19 @@ export class StepLoop {
     const p = plan.prefill!;
     const batch = this.groupBatch!;
     const left = this.session.spec.paddingSide === 'left';
+    const starts: number[] = [];
     const chunk = this.groupRows.map((id) => {
       const prompt = this.pending.get(id)!.request.promptTokenIds;
       // Column c of the padded prompt matrix holds a real token iff it is inside the row's span.
       const offset = left ? p.group.width - prompt.length : 0;
       const from = Math.max(p.from - offset, 0);
       const to = Math.max(Math.min(p.to - offset, prompt.length), from);
+      starts.push(from);
       return prompt.slice(from, to);
     });
-    const logits = batch.length > 0 && !this.session.spec.chunkedPrefill ? this.stepTokenByToken(batch, chunk[0]!) : this.session.step(batch, chunk);
+    const visitor = prefillVisitor(this.groupRows.map((id) => this.pending.get(id)!.promptLogprobs), starts);
+    // Token by token only after a cache hit, which a request for prompt logprobs never takes.
+    const logits = batch.length > 0 && !this.session.spec.chunkedPrefill ? this.stepTokenByToken(batch, chunk[0]!) : this.session.step(batch, chunk, visitor);
     const tokens = chunk.reduce((a, c) => a + c.length, 0);
     this.sched.prefillDone(plan);
     if (p.last) this.startGroup(batch, logits);
@@ -306,12 +331,20 @@ export class StepLoop {
   private startGroup(batch: KvStore<OrtKvArray>, logits: Float32Array[]): void {
     const rowIdx: number[] = [];
     const seqs: Sequence[] = [];
+    const doneAtPrompt: number[] = [];
     this.groupRows.forEach((id, r) => {
-      const req = this.pending.get(id)!.request;
+      const pending = this.pending.get(id)!;
+      const req = pending.request;
+      const prompt = pending.promptLogprobs?.result();
+      if (req.maxTokens === 0) {
+        this.endAtPrompt(pending, prompt);
+        doneAtPrompt.push(id);
+        return;
+      }
       for (let i = 0; i < req.n; i++) {
         const s = new Sequence(id, i, req, this.tokenizer, this.session.spec.eosTokenIds, this.session.spec.contextLength);
         // Choices share the prompt's logits row; each samples from its own copy.
-        this.accept(s, req.n > 1 ? logits[r]!.slice() : logits[r]!);
+        this.accept(s, req.n > 1 ? logits[r]!.slice() : logits[r]!, i === 0 ? prompt : undefined);
         rowIdx.push(r);
         seqs.push(s);
       }
@@ -321,13 +354,28 @@ export class StepLoop {
       const req = this.pending.get(id)!.request;
       this.cache?.insert(req.promptTokenIds, req.cacheSalt ?? '', batch, r);
     });
+    for (const id of doneAtPrompt) this.pending.delete(id);
     batch.release();
     this.groupBatch = undefined;
     this.groupRows = [];
   }
 
-  private accept(s: Sequence, logits: Float32Array): void {
-    for (const event of s.accept(logits)) {
+  /** A max_tokens 0 request (echo): its choices end at the prompt, nothing sampled; it leaves the scheduler. */
+  private endAtPrompt(pending: Pending, promptLogprobs: PromptLogprobs | undefined): void {
+    const { id, request } = pending;
+    for (let i = 0; i < request.n; i++) {
+      const event = endAtPrompt(request, i, pending.cachedTokens);
+      if (i === 0 && promptLogprobs) attachPromptLogprobs([event], promptLogprobs);
+      this.events.push({ id, event });
+      this.sched.rowFinished(id);
+    }
+  }
+
+  /** Samples `s`'s next token; choice 0's first events carry the prompt logprobs when given. */
+  private accept(s: Sequence, logits: Float32Array, promptLogprobs?: PromptLogprobs): void {
+    const events = s.accept(logits);
+    if (promptLogprobs) attachPromptLogprobs(events, promptLogprobs);
+    for (const event of events) {
       if (event.type === 'end') event.cachedTokens = this.pending.get(s.requestId)?.cachedTokens ?? 0;
       this.events.push({ id: s.requestId, event });
     }

@@ -49,7 +49,33 @@ export interface GenerationRequest {
    * salt. Absent: the shared default ('').
    */
   cacheSalt?: string;
+  /**
+   * Prompt logprobs: for every prompt token after the first, its logprob under the model given the tokens
+   * before it, its rank, and this many (0..20) most likely alternatives. Absent: none. A request with it
+   * never takes a prefix-cache hit (cached tokens' logits are not computed). Models whose graph returns
+   * the last position only, with no positions input, refuse it (EngineError 'invalid_request', param
+   * 'prompt_logprobs').
+   */
+  promptLogprobs?: number;
 }
+
+/**
+ * One prompt token's logprob (raw model log-softmax: no penalty, bias or temperature applies to the
+ * prompt). `top` are the requested alternatives, most likely first (the token itself may be among them).
+ */
+export interface PromptTokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** 1 + the number of tokens strictly more likely. */
+  rank: number;
+  /** The token's own text (special tokens included) and exact bytes. */
+  token: string;
+  bytes: number[];
+  top: TokenLogprob[];
+}
+
+/** A prompt's logprobs, one entry per prompt token; entry 0 is null (the first token has no context). */
+export type PromptLogprobs = Array<PromptTokenLogprob | null>;
 
 /** One alternative in a top-logprobs list. */
 export interface TokenLogprob {
@@ -79,6 +105,8 @@ export type GenerationEvent =
       bytes?: number[];
       logprob?: number;
       topLogprobs?: TokenLogprob[];
+      /** The request's prompt logprobs, when asked for: on choice 0's first token or end event only. */
+      promptLogprobs?: PromptLogprobs;
     }
   | {
       type: 'end';
@@ -94,6 +122,8 @@ export type GenerationEvent =
       cumulativeLogprob: number;
       /** Prompt tokens whose KV came from the prefix cache (not computed for this request). */
       cachedTokens?: number;
+      /** The request's prompt logprobs, when asked for and choice 0 ended without a token event. */
+      promptLogprobs?: PromptLogprobs;
     }
   | { type: 'error'; index?: number; message: string; code: EngineErrorCode; /** The request field at fault, for invalid_request. */ param?: string };
 

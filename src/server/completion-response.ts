@@ -4,6 +4,30 @@
 import type { GenerationEvent } from '../runtime/types.ts';
 import { finiteLogprob, usageOf } from './chat-response.ts';
 import { SYSTEM_FINGERPRINT, type ChoiceResult, type TokenRecord, wireFinishReason } from './generation-service.ts';
+import type { LegacyPromptLogprobs, VllmPromptLogprob } from './prompt-logprobs.ts';
+
+/** What a choice starts with: the echoed prompt, its legacy logprobs, and vLLM's prompt_logprobs, as asked. */
+export interface ChoicePrompt {
+  /** The echoed prompt text ('' without echo). */
+  prefix: string;
+  /** `echo` with `logprobs`: the prompt tokens' legacy logprobs, put before the generated tokens'. */
+  promptLogprobs?: LegacyPromptLogprobs;
+  /** vLLM's `prompt_logprobs`, when the request gave that field. */
+  vllmPromptLogprobs?: Array<VllmPromptLogprob | null>;
+}
+
+/** A choice's legacy logprobs: the echoed prompt's tokens (when asked) first, then the generated ones. */
+function choiceLogprobs(tokens: TokenRecord[], start: ChoicePrompt) {
+  const generated = legacyLogprobs(tokens, start.prefix.length);
+  const p = start.promptLogprobs;
+  if (!p) return generated;
+  return {
+    tokens: [...p.tokens, ...generated.tokens],
+    token_logprobs: [...p.token_logprobs, ...generated.token_logprobs],
+    top_logprobs: [...p.top_logprobs, ...generated.top_logprobs],
+    text_offset: [...p.text_offset, ...generated.text_offset],
+  };
+}
 
 /** Legacy completions logprobs: parallel arrays, top alternatives as {token: logprob} maps. */
 export function legacyLogprobs(tokens: TokenRecord[], textOffset0: number) {
@@ -26,7 +50,7 @@ export function textCompletion(
   id: string,
   model: string,
   created: number,
-  choices: Array<ChoiceResult & { prefix: string }>,
+  choices: Array<ChoiceResult & ChoicePrompt>,
   promptTokens: number,
   logprobs: boolean,
   cachedTokens = 0,
@@ -41,22 +65,28 @@ export function textCompletion(
     choices: choices.map((c) => ({
       index: c.index,
       text: c.prefix + c.text,
-      logprobs: logprobs ? legacyLogprobs(c.tokens, c.prefix.length) : null,
+      logprobs: logprobs ? choiceLogprobs(c.tokens, c) : null,
       finish_reason: wireFinishReason(c.finishReason),
+      ...(c.vllmPromptLogprobs ? { prompt_logprobs: c.vllmPromptLogprobs } : {}),
     })),
     usage: usageOf(promptTokens, completionTokens, cachedTokens),
   };
 }
 
-/** Chunk shapes for a streamed text completion. */
-export function completionChunks(id: string, model: string, created: number, includeUsage: boolean, echo: (index: number) => string) {
+/** Chunk shapes for a streamed text completion; `start` gives each choice's opening (echo, prompt logprobs). */
+export function completionChunks(id: string, model: string, created: number, includeUsage: boolean, start: (index: number) => ChoicePrompt) {
   const chunk = (choices: unknown[], usage?: unknown) => {
     const c: Record<string, unknown> = { id, object: 'text_completion', created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices };
     if (includeUsage) c.usage = usage ?? null;
     return c;
   };
   return {
-    open: (index: number) => chunk([{ index, text: echo(index), logprobs: null, finish_reason: null }]),
+    open: (index: number) => {
+      const s = start(index);
+      const logprobs = s.promptLogprobs ?? null;
+      const vllm = s.vllmPromptLogprobs ? { prompt_logprobs: s.vllmPromptLogprobs } : {};
+      return chunk([{ index, text: s.prefix, logprobs, finish_reason: null, ...vllm }]);
+    },
     content: (index: number, text: string, tokens: TokenRecord[] | null) =>
       chunk([{ index, text, logprobs: tokens ? legacyLogprobs(tokens, 0) : null, finish_reason: null }]),
     finish: (index: number, reason: 'stop' | 'length') => chunk([{ index, text: '', logprobs: null, finish_reason: reason }]),
