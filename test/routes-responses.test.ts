@@ -16,6 +16,11 @@ import { ResponseAssembler, responseUsage, type ResponseObject } from '../src/se
 import { ResponseStore } from '../src/server/responses/store.ts';
 import { FakeEngine, fakeModel, llamaTokenizer } from './helpers/fake-engine.ts';
 
+/** The SDK's stream events as they travel: `response.output_text` is added by the client. */
+type WireStreamEvent = OpenAI.Responses.ResponseStreamEvent extends infer E
+  ? E extends { response: OpenAI.Responses.Response } ? Omit<E, 'response'> & { response: Omit<OpenAI.Responses.Response, 'output_text'> } : E
+  : never;
+
 /** SSE frames: `{event, data}` ('[DONE]' kept as a string). */
 function frames(body: string): Array<{ event?: string; data: any }> {
   return body
@@ -307,8 +312,9 @@ describe('Responses API routes (fake engine)', () => {
       temperature: 1, top_p: 1, text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], store: false,
     }, ['f']);
     const events = [...a.start(), ...a.push('{"name": "f", "parameters": {}}'), ...a.finish('stop', responseUsage(3, 4, 1))];
-    // The events are checked against the SDK at run time: its stream accumulator replays them in the contract test.
-    assert.equal(events.at(-1)!.type, 'response.completed');
+    // Compile-time: every event is one of the SDK's stream events (the contract test replays them through its accumulator).
+    const typed: WireStreamEvent[] = events;
+    assert.equal(typed.at(-1)!.type, 'response.completed');
     // Compile-time: the response object is an SDK Response but for the client-side output_text.
     const response: Omit<OpenAI.Responses.Response, 'output_text'> = a.snapshot();
     assert.equal(response.output[0]!.type, 'function_call');

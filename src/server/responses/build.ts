@@ -97,8 +97,33 @@ export interface ResponseObject extends ResponseEcho {
   truncation: 'disabled';
 }
 
-/** A stream event (`type` and `sequence_number` on each). */
-export type StreamEvent = { type: string; sequence_number: number } & Record<string, unknown>;
+/** Where a content part is. */
+interface PartPlace {
+  item_id: string;
+  output_index: number;
+  content_index: number;
+}
+
+/** The fields of each stream event, by type (besides `type` and `sequence_number`). */
+interface EventFields {
+  'response.created': { response: ResponseObject };
+  'response.in_progress': { response: ResponseObject };
+  'response.completed': { response: ResponseObject };
+  'response.incomplete': { response: ResponseObject };
+  'response.failed': { response: ResponseObject };
+  'response.output_item.added': { output_index: number; item: OutputItem };
+  'response.output_item.done': { output_index: number; item: OutputItem };
+  'response.content_part.added': PartPlace & { part: OutputText };
+  'response.content_part.done': PartPlace & { part: OutputText };
+  'response.output_text.delta': PartPlace & { delta: string; logprobs: never[] };
+  'response.output_text.done': PartPlace & { text: string; logprobs: never[] };
+  'response.function_call_arguments.delta': { item_id: string; output_index: number; delta: string };
+  'response.function_call_arguments.done': { item_id: string; output_index: number; name: string; arguments: string };
+  error: { code: string | null; message: string; param: string | null };
+}
+
+/** A stream event: its `type`, its `sequence_number` (0, 1, 2, … within a response) and its fields. */
+export type StreamEvent = { [K in keyof EventFields]: { type: K; sequence_number: number } & EventFields[K] }[keyof EventFields];
 
 /** The usage block for prompt, cached and output token counts. */
 export function responseUsage(inputTokens: number, outputTokens: number, cachedTokens: number): ResponseUsage {
@@ -190,8 +215,9 @@ export class ResponseAssembler {
     ];
   }
 
-  private event(type: string, fields: Record<string, unknown>): StreamEvent {
-    return { type, sequence_number: this.seq++, ...fields };
+  private event<K extends keyof EventFields>(type: K, fields: EventFields[K]): StreamEvent {
+    // The cast joins what the signature already ties together: `fields` belongs to `type`.
+    return { type, sequence_number: this.seq++, ...fields } as StreamEvent;
   }
 
   private toolEvent(e: ToolStreamEvent): StreamEvent[] {
@@ -229,7 +255,7 @@ export class ResponseAssembler {
     return [this.event('response.output_item.added', { output_index: this.output.length - 1, item: structuredClone(item) })];
   }
 
-  private where() {
+  private where(): PartPlace {
     return { item_id: this.open!.id, output_index: this.output.length - 1, content_index: 0 };
   }
 
