@@ -1,8 +1,8 @@
 /**
  * Token sampling for one sequence: logits processors, then a draw from the request's own PRNG.
  *
- * Order (vLLM's and Hugging Face's): repetition penalty, frequency and presence penalties, logit_bias,
- * then temperature, top-k, top-p, min-p. The first three rewrite the logits row in place (the engine
+ * Order (vLLM's and Hugging Face's): min_tokens ({@link applyMinTokens}, called by the engine first),
+ * repetition penalty, frequency and presence penalties, logit_bias, then temperature, top-k, top-p, min-p. The first three rewrite the logits row in place (the engine
  * hands over a row it owns); the last four act on a reusable scratch buffer of weights
  * `w = exp((logit - max) / T)`, so the row left behind holds the penalised, biased logits.
  *
@@ -188,6 +188,24 @@ export function applyLogitBias(logits: Float32Array, bias: SamplingParams['logit
 function biasEntries(bias: SamplingParams['logitBias']): Iterable<[number, number]> {
   if (bias instanceof Map) return bias.entries();
   return Object.keys(bias).map((key): [number, number] => [Number(key), (bias as Record<string, number>)[key]!]);
+}
+
+/**
+ * vLLM's min_tokens (its MinTokensLogitsProcessor): while a sequence is shorter than its minimum, the
+ * tokens that would end it get -Infinity. The engine applies it before {@link sampleToken}, so penalties
+ * and logit_bias cannot lift them. When they are the only tokens with a finite logit (a constraint whose
+ * value is finished allows only EOS), the row is left as it was and false returned: ending wins over the
+ * minimum rather than sampling a token nothing allows.
+ * @param endIds - the ids that end the sequence (StopConditions.endTokenIds); ids outside the row are ignored
+ */
+export function applyMinTokens(logits: Float32Array, endIds: readonly number[]): boolean {
+  const saved = endIds.map((id) => logits[id]);
+  for (const id of endIds) if (id >= 0 && id < logits.length) logits[id] = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > -Infinity) return true;
+  endIds.forEach((id, k) => {
+    if (id >= 0 && id < logits.length) logits[id] = saved[k]!;
+  });
+  return false;
 }
 
 /** Index of the largest value, lowest index on ties; NaN never wins. 0 for an all -Infinity/NaN row. */

@@ -2,7 +2,7 @@ import type { TextTokenizer } from '../tokenizer/tokenizer.ts';
 import { TokenTable } from '../tokenizer/token-table.ts';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.ts';
 import { ConstraintError, createConstraint, getTokenVocabulary, type TokenConstraint } from './grammar/index.ts';
-import { createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
+import { applyMinTokens, createSamplingState, recordOutputToken, sampleToken, type SamplingState } from './sampling.ts';
 import { StopConditions, StopMatcher } from './stop.ts';
 import type { GenerationEvent, GenerationRequest, TokenLogprob } from './types.ts';
 
@@ -12,6 +12,13 @@ import type { GenerationEvent, GenerationRequest, TokenLogprob } from './types.t
  *
  * States: live (sampling one token per step) → finished (end event produced). Every token goes through
  * `accept`, which samples, stops and detokenizes, and returns the events to send.
+ *
+ * min_tokens (vLLM's semantics): while the output is shorter than the minimum, EOS (unless ignore_eos)
+ * and stop_token_ids are masked before sampling, and stop strings cannot end in the text of those first
+ * tokens (stop.ts). Only a constrained value that allows nothing but EOS, or max_tokens, ends it sooner.
+ *
+ * Logprobs follow OpenAI: the EOS or stop token that ends a sequence is not part of the output, so its
+ * token event carries no logprob (the cumulative logprob still counts it, as vLLM's does).
  */
 export class Sequence {
   readonly outputIds: number[] = [];
@@ -27,6 +34,8 @@ export class Sequence {
   /** Why the constraint could not be built; the first accept ends the sequence with it. */
   private readonly constraintError: unknown;
   private readonly eosTokenIds: ReadonlySet<number>;
+  /** Ids min_tokens masks (EOS unless ignored, stop_token_ids). */
+  private readonly endTokenIds: number[];
 
   constructor(
     readonly requestId: number,
@@ -54,6 +63,7 @@ export class Sequence {
       promptLength: request.promptTokenIds.length,
     });
     this.eosTokenIds = new Set(eosTokenIds);
+    this.endTokenIds = this.conditions.endTokenIds;
     // A bad spec must fail this sequence only: throwing here would fail the whole engine step.
     try {
       this.constraint = request.constraint ? createConstraint(request.constraint, getTokenVocabulary(tokenizer), eosTokenIds) : undefined;
@@ -73,6 +83,7 @@ export class Sequence {
     } catch (err) {
       return this.constraintFailed(err);
     }
+    if (this.outputIds.length < (this.request.minTokens ?? 0)) applyMinTokens(logits, this.endTokenIds);
     const s = sampleToken(logits, params, this.sampling, this.request.cumulativeLogprob === true);
     try {
       this.constraint?.accept(s.tokenId);
@@ -85,10 +96,11 @@ export class Sequence {
     this.cumulativeLogprob += s.logprob;
     const tokenStop = this.constrainedEos(s.tokenId) ?? this.conditions.check(s.tokenId, this.outputIds.length);
     // An EOS or stop token ends the sequence without adding its text.
-    const text = tokenStop?.finishReason === 'stop' ? '' : this.detok.push(s.tokenId);
-    const stop = this.stopMatcher.push(text);
+    const hidden = tokenStop?.finishReason === 'stop';
+    const text = hidden ? '' : this.detok.push(s.tokenId);
+    const stop = this.stopMatcher.push(text, this.outputIds.length > (this.request.minTokens ?? 0));
     const event: GenerationEvent = { type: 'token', index: this.index, tokenId: s.tokenId, text: stop.emit };
-    if (params.logprobs !== null) {
+    if (params.logprobs !== null && !hidden) {
       event.logprob = s.logprob;
       event.topLogprobs = s.topLogprobs?.map((t) => this.describe(t));
     }
@@ -120,7 +132,7 @@ export class Sequence {
   }
 
   private flushText(): string {
-    const rest = this.stopMatcher.push(this.detok.flush());
+    const rest = this.stopMatcher.push(this.detok.flush(), this.outputIds.length > (this.request.minTokens ?? 0));
     if (rest.stopped) return rest.emit;
     return rest.emit + this.stopMatcher.flush();
   }

@@ -12,6 +12,10 @@
  * The output never depends on how the text was split into deltas: the stop that wins is the one that
  * would complete first if the text arrived one code unit at a time (smallest end offset; on equal ends,
  * the longer stop string, i.e. the one that started earlier).
+ *
+ * min_tokens (as vLLM): text pushed with `canStop` false (the first min_tokens tokens' text) cannot END a
+ * stop string; it is still held back while it may BEGIN one, so a stop string that starts there and ends
+ * in later text stops generation and is cut from the output like any other.
  */
 
 /** Why generation ended, as OpenAI reports it. */
@@ -63,12 +67,15 @@ export class StopMatcher {
     return this.matchedStop;
   }
 
-  /** Feeds the next piece of generated text. */
-  push(textDelta: string): StopPushResult {
+  /**
+   * Feeds the next piece of generated text.
+   * @param canStop - false while min_tokens is not reached: no stop string may end in `textDelta`
+   */
+  push(textDelta: string, canStop = true): StopPushResult {
     if (this.matchedStop !== undefined) return { emit: '', stopped: true, matched: this.matchedStop };
     if (this.stops.length === 0) return { emit: textDelta, stopped: false };
     const text = this.held + textDelta;
-    const match = this.earliestMatch(text);
+    const match = canStop ? this.earliestMatch(text, this.held.length) : undefined;
     if (match) {
       this.held = '';
       this.matchedStop = match.stop;
@@ -87,12 +94,16 @@ export class StopMatcher {
     return rest;
   }
 
-  /** The stop string that completes first in `text` (smallest end; on a tie the longer one). */
-  private earliestMatch(text: string): { start: number; stop: string } | undefined {
+  /**
+   * The stop string that completes first in `text` after offset `floor` (smallest end; on a tie the
+   * longer one). Matches ending within the first `floor` code units (held text) are not stops: held text
+   * holds none that could count (any would have stopped when it arrived, unless pushed with canStop false).
+   */
+  private earliestMatch(text: string, floor: number): { start: number; stop: string } | undefined {
     let best: { start: number; stop: string } | undefined;
     let bestEnd = Infinity;
     for (const stop of this.stops) {
-      const start = text.indexOf(stop);
+      const start = text.indexOf(stop, Math.max(0, floor - stop.length + 1));
       if (start < 0) continue;
       const end = start + stop.length;
       if (end < bestEnd || (end === bestEnd && best !== undefined && start < best.start)) {
@@ -159,6 +170,11 @@ export class StopConditions {
   /** Most output tokens this request can produce. */
   get maxOutputTokens(): number {
     return this.outputLimit;
+  }
+
+  /** The ids that end the sequence when generated: stop token ids, and EOS unless ignored (min_tokens masks them). */
+  get endTokenIds(): number[] {
+    return [...new Set([...this.stopTokens, ...(this.ignoreEos ? [] : this.eos)])];
   }
 
   /**
