@@ -24,6 +24,7 @@ const BASES: Record<string, Record<string, unknown>> = {
   '/v1/rerank': { model: 'reward', query: 'q', documents: ['a', 'b'] },
   '/tokenize': { model: 'instruct', prompt: 'Hi' },
   '/detokenize': { model: 'instruct', tokens: [100, 200] },
+  '/v1/responses': { model: 'instruct', input: 'Hi', max_output_tokens: 2 },
 };
 
 /** Field names the endpoints read, plus a few they do not. */
@@ -33,6 +34,7 @@ const FIELDS = [
   'tools', 'tool_choice', 'response_format', 'chat_template_kwargs', 'add_generation_prompt', 'echo', 'suffix',
   'responses', 'text_1', 'text_2', 'query', 'documents', 'top_n', 'return_documents', 'tokens', 'user',
   'presence_penalty', 'frequency_penalty', 'repetition_penalty', 'ignore_eos', 'skip_special_tokens', 'unknown_field',
+  'input', 'instructions', 'max_output_tokens', 'text', 'previous_response_id', 'store', 'metadata', 'parallel_tool_calls',
 ];
 
 /** JSON values, including deep nesting and odd strings. */
@@ -40,6 +42,19 @@ const jsonValue = fc.oneof(
   fc.jsonValue({ maxDepth: 4 }),
   fc.constantFrom(null, true, 0, -1, 1e308, '', '\u0000', 'x'.repeat(5000), [], {}, [[[[[]]]]]),
   fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'tool', 'system', 'x'), content: fc.jsonValue({ maxDepth: 2 }) }), { maxLength: 4 }),
+  // Responses API input items.
+  fc.array(
+    fc.record({
+      type: fc.constantFrom('message', 'function_call', 'function_call_output', 'reasoning', 'x'),
+      role: fc.constantFrom('user', 'assistant', 'developer'),
+      content: fc.oneof(fc.string(), fc.array(fc.record({ type: fc.constantFrom('input_text', 'output_text', 'input_image'), text: fc.jsonValue({ maxDepth: 1 }) }), { maxLength: 2 })),
+      call_id: fc.oneof(fc.constant('call_1'), fc.jsonValue({ maxDepth: 1 })),
+      name: fc.constantFrom('f', ''),
+      arguments: fc.constantFrom('{}', '{"a":1}', 'not json', ''),
+      output: fc.jsonValue({ maxDepth: 2 }),
+    }, { requiredKeys: ['type'] }),
+    { maxLength: 4 },
+  ),
 );
 
 function checkAnswer(status: number, body: string): void {
