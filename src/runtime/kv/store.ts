@@ -27,8 +27,10 @@
  */
 import type { KvArray } from './memory.ts';
 import { KvBudgetError, type KvBuffer, type KvPool } from './pool.ts';
+import { stepMask } from './mask.ts';
 
 export { KvBudgetError, KvPool, type KvBuffer, type KvGeometry } from './pool.ts';
+export { stepMask } from './mask.ts';
 
 /** A tensor view for binding: an array and the dims of the tensor at its start. */
 export interface KvView<A extends KvArray = KvArray> {
@@ -377,26 +379,6 @@ export class KvStore<A extends KvArray = KvArray> {
     const columns = Math.max(0, ...group.map((g) => g.promptLen)) + Math.max(1, ...group.map((g) => g.finalLen - g.promptLen));
     return Math.max(rows * columns + prefill, 2 * rows * columns);
   }
-}
-
-/**
- * The attention mask of a step adding `added` columns to a past of `length` columns, where row r holds
- * `lens[r]` valid tokens and gets `real[r]` real new tokens (both padded on `side`).
- */
-export function stepMask(side: 'left' | 'right', lens: readonly number[], length: number, added: number, real: readonly number[], out?: BigInt64Array): BigInt64Array {
-  const width = length + added;
-  const mask = out ?? new BigInt64Array(lens.length * width);
-  mask.fill(0n);
-  for (let r = 0; r < lens.length; r++) {
-    const base = r * width;
-    if (side === 'left') {
-      mask.fill(1n, base + length - lens[r]!, base + length);
-      mask.fill(1n, base + width - real[r]!, base + width);
-    } else {
-      mask.fill(1n, base, base + lens[r]! + real[r]!);
-    }
-  }
-  return mask;
 }
 
 /** Columns a batch needs until every row has reached its final length. */
