@@ -163,7 +163,7 @@ describe('Responses API routes (fake engine)', () => {
       [{ model: 'instruct', input: [{ role: 'user', content: 'a' }, { role: 'wizard', content: 'b' }] }, 'input[1].role'],
       [{ model: 'instruct', input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input[0].content[0].type'],
       [{ model: 'instruct', input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, 'input[0].call_id'],
-      [{ model: 'instruct', input: [{ type: 'item_reference', id: 'x' }] }, 'input[0].type'],
+      [{ model: 'instruct', input: [{ type: 'file_search_call', id: 'x' }] }, 'input[0].type'],
       [{ model: 'instruct', input: 'x', max_output_tokens: 0 }, 'max_output_tokens'],
       [{ model: 'instruct', input: 'x', max_output_tokens: 200 }, 'max_output_tokens'],
       [{ model: 'instruct', input: 'x'.repeat(70_000), max_output_tokens: 50 }, 'input'],
@@ -199,6 +199,13 @@ describe('Responses API routes (fake engine)', () => {
     assert.ok(!prompt.includes('first only'), 'instructions are not carried over');
     assert.ok(engine.lastRequest.promptTokenIds.length > firstPrompt.length);
     assert.equal((second.json() as ResponseObject).previous_response_id, first.id);
+    // item_reference names a stored output item.
+    const ref = await post(app, { model: 'instruct', store: false, input: [{ role: 'user', content: 'Earlier:' }, { type: 'item_reference', id: first.output[0]!.id }, { role: 'user', content: 'Next.' }] });
+    assert.equal(ref.statusCode, 200, ref.body);
+    assert.match(model.tokenizer.decode(engine.lastRequest.promptTokenIds, { skipSpecialTokens: false }), /Earlier:[\s\S]*assistant[\s\S]*Hello world[\s\S]*Next\./);
+    const badRef = await post(app, { model: 'instruct', input: [{ type: 'item_reference', id: 'msg_nope' }] });
+    assert.equal(badRef.statusCode, 404);
+    assert.equal(badRef.json().error.param, 'input[0].id');
     const got = await app.inject({ method: 'GET', url: `/v1/responses/${first.id}` });
     assert.equal(got.statusCode, 200);
     assert.deepEqual(got.json(), first);

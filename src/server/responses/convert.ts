@@ -8,6 +8,7 @@
  *   input[i] message               → a message (`input_text` / `output_text` parts → text parts)
  *   input[i] function_call         → an assistant message with `tool_calls` (consecutive calls merge)
  *   input[i] function_call_output  → a `tool` message
+ *   input[i] item_reference        → the stored output item it names, converted as above
  *   tools (flat)                   → nested chat tools;  tool_choice {type, name} → {type, function: {name}}
  *   text.format                    → response_format;    max_output_tokens → max_completion_tokens
  *
@@ -105,15 +106,31 @@ function outputText(output: unknown, at: string): string {
   throw invalidRequest(`Invalid type for '${at}': expected a string or an array of text parts`, at, 'invalid_type');
 }
 
+/** Looks up an output item of a stored response by its id (`msg_…`, `fc_…`); undefined when unknown. */
+export type ItemResolver = (id: string) => Record<string, unknown> | undefined;
+
+/** The stored item an `item_reference` names, or a 404 naming its id. */
+function referenced(ref: Body, at: string, resolve: ItemResolver): Record<string, unknown> {
+  const id = requiredString(ref, 'id', at);
+  const item = resolve(id);
+  if (!item) throw new ApiError(404, `Item with id '${id}' not found.`, 'invalid_request_error', `${at}.id`, 'not_found');
+  return item;
+}
+
 /** Input (or stored output) items → chat messages, with the item each message came from. */
-export function itemsToMessages(items: unknown, base = 'input'): { messages: WireMessage[]; origins: string[] } {
+export function itemsToMessages(
+  items: unknown,
+  base = 'input',
+  resolve: ItemResolver = () => undefined,
+): { messages: WireMessage[]; origins: string[] } {
   if (typeof items === 'string') return { messages: [{ role: 'user', content: items }], origins: [base] };
   if (!Array.isArray(items)) throw invalidRequest(`Invalid type for '${base}': expected a string or an array of input items`, base, 'invalid_type');
   const messages: WireMessage[] = [];
   const origins: string[] = [];
   let calls: unknown[] | undefined; // tool_calls of the assistant message the last function_call went into
-  items.forEach((item: unknown, i: number) => {
+  items.forEach((given: unknown, i: number) => {
     const at = `${base}[${i}]`;
+    const item = given !== null && typeof given === 'object' && (given as Body).type === 'item_reference' ? referenced(given as Body, at, resolve) : given;
     if (!isObject(item)) throw invalidRequest(`Invalid type for '${at}': expected an object`, at, 'invalid_type');
     const type = item.type ?? (has(item, 'role') ? 'message' : undefined);
     if (type === 'function_call') {
@@ -141,7 +158,7 @@ export function itemsToMessages(items: unknown, base = 'input'): { messages: Wir
       return; // reasoning items are accepted and ignored (this model has none)
     } else {
       throw invalidRequest(
-        `Input item type ${JSON.stringify(type)} is not supported: 'message', 'function_call' and 'function_call_output' are`,
+        `Input item type ${JSON.stringify(type)} is not supported: 'message', 'function_call', 'function_call_output' and 'item_reference' are`,
         `${at}.type`,
       );
     }
@@ -200,11 +217,12 @@ export interface ConvertedRequest {
 
 /**
  * Builds the chat body of a Responses request. `previous` is the stored conversation that
- * `previous_response_id` continues (already looked up), or empty.
+ * `previous_response_id` continues (already looked up), or empty; `resolve` finds the stored items that
+ * `item_reference` items name.
  */
-export function convertRequest(body: Body, previous: WireMessage[]): ConvertedRequest {
+export function convertRequest(body: Body, previous: WireMessage[], resolve?: ItemResolver): ConvertedRequest {
   if (!has(body, 'input')) throw invalidRequest(`Missing required parameter: 'input'`, 'input', 'missing_required_parameter');
-  const input = itemsToMessages(body.input);
+  const input = itemsToMessages(body.input, 'input', resolve);
   const instructions = optString(body, 'instructions');
   const head: WireMessage[] = instructions === undefined ? [] : [{ role: 'system', content: instructions }];
   const origins = [...head.map(() => 'instructions'), ...previous.map(() => 'previous_response_id'), ...input.origins];

@@ -69,6 +69,20 @@ export class ResponseStore {
     return entry.value;
   }
 
+  /**
+   * An output item of a live stored response, by item id (for `item_reference` input items). A pass
+   * over the entries: the bound keeps it short. Does not count as a use.
+   */
+  findItem(itemId: string): ResponseObject['output'][number] | undefined {
+    const now = this.now();
+    for (const entry of this.entries.values()) {
+      if (entry.expiresAt <= now) continue;
+      const item = entry.value.response.output.find((o) => o.id === itemId);
+      if (item) return item;
+    }
+    return undefined;
+  }
+
   /** Forgets a response; false when it was not there. */
   delete(id: string): boolean {
     const entry = this.entries.get(id);

@@ -56,7 +56,11 @@ function outputMessages(response: ResponseObject): WireMessage[] {
 async function createResponse(req: FastifyRequest, reply: FastifyReply, body: Body, deps: AppDeps, store: ResponseStore) {
   const keep = storeFlag(body, store);
   const previous = previousConversation(body, store);
-  const converted = convertRequest(body, previous);
+  const converted = convertRequest(body, previous, (itemId) => {
+    if (!store.enabled) throw invalidRequest(`'item_reference' items cannot be used: ${STORE_OFF}`, 'input');
+    const item = store.findItem(itemId);
+    return item ? { ...item } : undefined;
+  });
   const translate = (err: unknown) => converted.params.translate(err);
   const chat = await parseChatRequest(converted.chatBody, deps).catch((err: unknown) => {
     throw translate(err);
