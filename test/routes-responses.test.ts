@@ -140,6 +140,15 @@ describe('Responses API routes (fake engine)', () => {
     assert.deepEqual(JSON.parse(call.arguments), { city: 'Oslo' });
     assert.deepEqual(body.tool_choice, { type: 'function', name: 'get_weather' });
     assert.ok(engine.lastRequest.constraint, 'a named tool_choice forces the call');
+    engine.script.deltas = ['[{"name": "get_weather", "parameters": {"city": "Oslo"}}, ', '{"name": "get_weather", "parameters": {"city": "Rome"}}]'];
+    const two = (await post(app, { model: 'instruct', input: 'Weather?', tools })).json() as ResponseObject;
+    assert.deepEqual(two.output.map((o) => o.type), ['function_call', 'function_call']);
+    const one = (await post(app, { model: 'instruct', input: 'Weather?', tools, parallel_tool_calls: false })).json() as ResponseObject;
+    assert.deepEqual(one.output.map((o) => o.type), ['function_call'], 'parallel_tool_calls false: at most one call');
+    assert.equal(one.parallel_tool_calls, false);
+    const oneStreamed = frames((await post(app, { model: 'instruct', input: 'Weather?', tools, parallel_tool_calls: false, stream: true })).body);
+    assert.equal(oneStreamed.filter((f) => f.event === 'response.output_item.added').length, 1);
+    engine.script.deltas = ['{"name": "get_weather", ', '"parameters": {"city": ', '"Oslo"}}'];
     const fs = frames((await post(app, { model: 'instruct', input: 'Weather?', tools, stream: true })).body);
     const types = fs.map((f) => f.event);
     assert.deepEqual(types.slice(0, 3), ['response.created', 'response.in_progress', 'response.output_item.added']);

@@ -158,8 +158,10 @@ export class ResponseAssembler {
     private readonly echo: ResponseEcho,
     /** Declared function names when the text is parsed for tool calls, else undefined. */
     toolNames?: string[],
+    /** Most calls returned (`parallel_tool_calls: false` → 1); default all. */
+    maxToolCalls?: number,
   ) {
-    this.parser = toolNames ? new ToolCallStreamParser({ functionNames: toolNames }) : undefined;
+    this.parser = toolNames ? new ToolCallStreamParser({ functionNames: toolNames, maxCalls: maxToolCalls }) : undefined;
   }
 
   /** The response as it stands. */

@@ -70,7 +70,7 @@ async function createResponse(req: FastifyRequest, reply: FastifyReply, body: Bo
   // The engine refuses an overloaded request here, before anything is sent: a real 429.
   const events = chat.model.engine.generate(chat.generation, signal);
   const { id, created } = newAnswer('resp');
-  const assembler = new ResponseAssembler(id, created, echo, chat.toolNames);
+  const assembler = new ResponseAssembler(id, created, echo, chat.toolNames, chat.maxToolCalls);
   const promptTokens = chat.generation.promptTokenIds.length;
   const save = (response: ResponseObject) => {
     if (keep) store.put({ response, conversation: [...previous, ...converted.inputMessages, ...outputMessages(response)] });
