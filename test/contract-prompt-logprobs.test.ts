@@ -126,6 +126,9 @@ for (const m of MODELS) {
       assert.equal(lp.token_logprobs[0], null);
       assert.equal(first.prompt_logprobs!.length, ids.length);
       assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, 'length');
+      const generated = chunks.slice(1).flatMap((ch) => ch.choices.flatMap((c) => (c.logprobs as unknown as Logprobs | null)?.text_offset ?? []));
+      assert.equal(generated.length, 2);
+      assert.equal(generated[0], prompt.length, 'generated offsets count from the start of the echoed text');
     });
 
     test('max_tokens 0 without echo is a 400 naming max_tokens; prompt_logprobs out of range names it', async () => {

@@ -80,6 +80,7 @@ export function completionChunks(id: string, model: string, created: number, inc
     if (includeUsage) c.usage = usage ?? null;
     return c;
   };
+  const offsets = new Map<number, number>();
   return {
     open: (index: number) => {
       const s = start(index);
@@ -87,8 +88,13 @@ export function completionChunks(id: string, model: string, created: number, inc
       const vllm = s.vllmPromptLogprobs ? { prompt_logprobs: s.vllmPromptLogprobs } : {};
       return chunk([{ index, text: s.prefix, logprobs, finish_reason: null, ...vllm }]);
     },
-    content: (index: number, text: string, tokens: TokenRecord[] | null) =>
-      chunk([{ index, text, logprobs: tokens ? legacyLogprobs(tokens, 0) : null, finish_reason: null }]),
+    content: (index: number, text: string, tokens: TokenRecord[] | null) => {
+      // text_offset counts from the start of the choice's text (the echo included), as when not streamed.
+      const offset = offsets.get(index) ?? start(index).prefix.length;
+      const logprobs = tokens ? legacyLogprobs(tokens, offset) : null;
+      if (tokens) offsets.set(index, tokens.reduce((a, t) => a + t.token.length, offset));
+      return chunk([{ index, text, logprobs, finish_reason: null }]);
+    },
     finish: (index: number, reason: 'stop' | 'length') => chunk([{ index, text: '', logprobs: null, finish_reason: reason }]),
     usage: (p: number, c: number, cached: number) => chunk([], usageOf(p, c, cached)),
   };
