@@ -147,7 +147,7 @@ export function createdNow(): number {
 }
 
 /** The id and creation time of a new answer: the one place both are made. */
-export function newAnswer(prefix: 'chatcmpl' | 'cmpl' | 'resp'): { id: string; created: number } {
+export function newAnswer(prefix: 'chatcmpl' | 'cmpl' | 'resp' | 'score'): { id: string; created: number } {
   return { id: responseId(prefix), created: createdNow() };
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { rankScores } from '../../scoring/ranking.ts';
 import type { AppDeps } from '../deps.ts';
-import { connectionSignal, responseId } from '../generation-service.ts';
+import { connectionSignal, newAnswer, responseId } from '../generation-service.ts';
 import { parseRerankRequest, parseScoreRequest } from '../score-request.ts';
 import { asBody } from '../validate.ts';
 
@@ -17,10 +17,11 @@ export function registerScoreRoutes(app: FastifyInstance, deps: AppDeps): void {
     const scores = await job.model.scorer.score(job.items, connectionSignal(reply, 0).signal);
     const ranks = job.form === 'candidates' ? rankScores(scores.map((s) => s.score)) : undefined;
     req.usage = { promptTokens: usage(job.items).prompt_tokens, completionTokens: 0 };
+    const { id, created } = newAnswer('score');
     return {
-      id: responseId('score'),
+      id,
       object: 'list',
-      created: Math.floor(Date.now() / 1000),
+      created,
       model: job.model.id,
       data: scores.map((s, index) => {
         const r = ranks?.find((x) => x.index === index);
