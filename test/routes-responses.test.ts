@@ -185,6 +185,8 @@ describe('Responses API routes (fake engine)', () => {
       [{ model: 'instruct', input: 'x', text: { format: { type: 'json_schema', name: 'n', schema: { type: 'string', pattern: '(' } } } }, 'text.format.schema'],
       [{ model: 'reward', input: 'x' }, 'model'],
       [{ model: 'instruct', input: 'x', metadata: 'm' }, 'metadata'],
+      [{ model: 'instruct', input: 'x', conversation: 'conv_1' }, 'conversation'],
+      [{ model: 'instruct', prompt: { id: 'pmpt_1' } }, 'prompt'],
     ];
     for (const [payload, param] of cases) {
       const r = await post(app, payload);

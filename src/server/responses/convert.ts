@@ -221,6 +221,10 @@ export interface ConvertedRequest {
  * `item_reference` items name.
  */
 export function convertRequest(body: Body, previous: WireMessage[], resolve?: ItemResolver): ConvertedRequest {
+  // Server-side conversations and stored prompts would change what the model sees: refused, not ignored.
+  for (const key of ['conversation', 'prompt']) {
+    if (has(body, key)) throw invalidRequest(`'${key}' is not supported by this server; send the items as 'input' (or use 'previous_response_id')`, key);
+  }
   if (!has(body, 'input')) throw invalidRequest(`Missing required parameter: 'input'`, 'input', 'missing_required_parameter');
   const input = itemsToMessages(body.input, 'input', resolve);
   const instructions = optString(body, 'instructions');
