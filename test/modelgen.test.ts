@@ -186,7 +186,7 @@ describe('model builder', () => {
     assert.equal(cfg.nemotron_onnx.io_style, 'optimum');
     assert.equal(cfg.nemotron_onnx.last_logits_only, true);
     const gen = JSON.parse(readFileSync(join(opt.dir, 'generation_config.json'), 'utf8'));
-    assert.deepEqual(gen, { bos_token_id: 128000, do_sample: true, eos_token_id: [128001, 128008, 128009], temperature: 0.6, top_p: 0.9 });
+    assert.deepEqual(gen, { bos_token_id: 128000, do_sample: true, eos_token_id: [128001, 128008, 128009], temperature: 0.6, top_p: 0.9, max_new_tokens: 256 });
 
     const reward = model('reward', 'reward');
     const rcfg = JSON.parse(readFileSync(join(reward.dir, 'config.json'), 'utf8'));
