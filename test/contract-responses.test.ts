@@ -157,6 +157,10 @@ for (const m of MODELS) {
       const got = await client.responses.retrieve(first.id);
       assert.equal(got.id, first.id);
       assert.equal(got.output_text, first.output_text);
+      const items: OpenAI.Responses.ResponseItem[] = [];
+      for await (const item of client.responses.inputItems.list(second.id)) items.push(item);
+      assert.equal(items.length, 1);
+      assert.ok(items[0]!.type === 'message' && items[0]!.role === 'user');
       await client.responses.delete(first.id);
       await assert.rejects(client.responses.retrieve(first.id), (e: unknown) => e instanceof OpenAI.NotFoundError);
       await assert.rejects(

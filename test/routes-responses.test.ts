@@ -220,6 +220,26 @@ describe('Responses API routes (fake engine)', () => {
     const got = await app.inject({ method: 'GET', url: `/v1/responses/${first.id}` });
     assert.equal(got.statusCode, 200);
     assert.deepEqual(got.json(), first);
+    // input_items: this request's own input, newest first by default, paged.
+    const multi = (await post(app, { model: 'instruct', input: [
+      { role: 'user', content: 'a' },
+      { type: 'function_call', call_id: 'call_9', name: 'f', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'call_9', output: 'ok' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'b' }] },
+    ] })).json() as ResponseObject;
+    const items = (await app.inject({ method: 'GET', url: `/v1/responses/${multi.id}/input_items?order=asc` })).json();
+    assert.deepEqual(items.data.map((i: { type: string }) => i.type), ['message', 'function_call', 'function_call_output', 'message']);
+    assert.deepEqual(items.data[0].content, [{ type: 'input_text', text: 'a' }]);
+    assert.deepEqual(items.data[3].content, [{ type: 'output_text', text: 'b', annotations: [] }]);
+    assert.equal(items.data[2].output, 'ok');
+    assert.ok(items.data.every((i: { id: string }) => typeof i.id === 'string' && i.id.length > 4));
+    assert.equal(items.has_more, false);
+    const page = (await app.inject({ method: 'GET', url: `/v1/responses/${multi.id}/input_items?limit=2` })).json();
+    assert.deepEqual(page.data.map((i: { id: string }) => i.id), [items.data[3].id, items.data[2].id]);
+    assert.equal(page.has_more, true);
+    const next = (await app.inject({ method: 'GET', url: `/v1/responses/${multi.id}/input_items?limit=2&after=${page.last_id}` })).json();
+    assert.deepEqual(next.data.map((i: { id: string }) => i.id), [items.data[1].id, items.data[0].id]);
+    assert.equal((await app.inject({ method: 'GET', url: `/v1/responses/${multi.id}/input_items?limit=0` })).json().error.param, 'limit');
     const del = await app.inject({ method: 'DELETE', url: `/v1/responses/${first.id}` });
     assert.deepEqual(del.json(), { id: first.id, object: 'response', deleted: true });
     const gone = await app.inject({ method: 'GET', url: `/v1/responses/${first.id}` });
@@ -261,7 +281,7 @@ describe('Responses API routes (fake engine)', () => {
   test('the store is bounded (LRU) and expires entries', () => {
     let now = 0;
     const store = new ResponseStore(2, 1000, () => now);
-    const put = (id: string) => store.put({ response: { id } as ResponseObject, conversation: [] });
+    const put = (id: string) => store.put({ response: { id } as ResponseObject, conversation: [], inputItems: [] });
     put('a');
     put('b');
     assert.ok(store.get('a'));
@@ -274,7 +294,7 @@ describe('Responses API routes (fake engine)', () => {
     put('d');
     assert.equal(store.size, 1, 'expired entries are swept on put');
     const off = new ResponseStore(0, 1000);
-    off.put({ response: { id: 'x' } as ResponseObject, conversation: [] });
+    off.put({ response: { id: 'x' } as ResponseObject, conversation: [], inputItems: [] });
     assert.equal(off.size, 0);
   });
 

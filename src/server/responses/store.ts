@@ -11,6 +11,7 @@
  */
 import type { ResponseObject } from './build.ts';
 import type { WireMessage } from './convert.ts';
+import type { InputItem } from './input-items.ts';
 
 /** One stored response. */
 export interface StoredResponse {
@@ -18,6 +19,8 @@ export interface StoredResponse {
   response: ResponseObject;
   /** The conversation up to and including this response's output, as chat messages (no instructions). */
   conversation: WireMessage[];
+  /** This request's own input items, as GET /v1/responses/{id}/input_items lists them. */
+  inputItems: InputItem[];
 }
 
 interface Entry {

@@ -11,6 +11,7 @@ import { ApiError, invalidRequest } from '../errors.ts';
 import { collectGeneration, connectionSignal, newAnswer, timeoutError, wireFinishReason } from '../generation-service.ts';
 import { ResponseAssembler, type ResponseObject, responseUsage } from '../responses/build.ts';
 import { convertRequest, itemsToMessages, responseEcho, type WireMessage } from '../responses/convert.ts';
+import { inputItems, itemPage } from '../responses/input-items.ts';
 import { ResponseStore } from '../responses/store.ts';
 import { streamResponse } from '../responses/stream.ts';
 import { asBody, type Body, has, optBool, optString } from '../validate.ts';
@@ -56,11 +57,12 @@ function outputMessages(response: ResponseObject): WireMessage[] {
 async function createResponse(req: FastifyRequest, reply: FastifyReply, body: Body, deps: AppDeps, store: ResponseStore) {
   const keep = storeFlag(body, store);
   const previous = previousConversation(body, store);
-  const converted = convertRequest(body, previous, (itemId) => {
+  const resolve = (itemId: string) => {
     if (!store.enabled) throw invalidRequest(`'item_reference' items cannot be used: ${STORE_OFF}`, 'input');
     const item = store.findItem(itemId);
     return item ? { ...item } : undefined;
-  });
+  };
+  const converted = convertRequest(body, previous, resolve);
   const translate = (err: unknown) => converted.params.translate(err);
   const chat = await parseChatRequest(converted.chatBody, deps).catch((err: unknown) => {
     throw translate(err);
@@ -73,7 +75,9 @@ async function createResponse(req: FastifyRequest, reply: FastifyReply, body: Bo
   const assembler = new ResponseAssembler(id, created, echo, chat.toolNames, chat.maxToolCalls);
   const promptTokens = chat.generation.promptTokenIds.length;
   const save = (response: ResponseObject) => {
-    if (keep) store.put({ response, conversation: [...previous, ...converted.inputMessages, ...outputMessages(response)] });
+    if (!keep) return;
+    const conversation = [...previous, ...converted.inputMessages, ...outputMessages(response)];
+    store.put({ response, conversation, inputItems: inputItems(body.input, resolve) });
   };
   if (optBool(body, 'stream', false)) {
     return streamResponse({ req, reply, events, assembler, promptTokens, translate, timedOut, timeoutMs: deps.limits.requestTimeoutMs, onDone: save });
@@ -90,7 +94,10 @@ async function createResponse(req: FastifyRequest, reply: FastifyReply, body: Bo
   return response;
 }
 
-/** Registers POST /v1/responses and GET / DELETE /v1/responses/{id}, with a store bounded by the limits. */
+/**
+ * Registers POST /v1/responses, GET / DELETE /v1/responses/{id} and GET /v1/responses/{id}/input_items,
+ * with a store bounded by the limits.
+ */
 export function registerResponsesRoutes(app: FastifyInstance, deps: AppDeps): void {
   const store = new ResponseStore(deps.limits.responsesStoreSize, deps.limits.responsesStoreTtlMs);
   app.post('/v1/responses', async (req, reply) => createResponse(req, reply, asBody(req.body), deps, store));
@@ -98,6 +105,11 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: AppDeps): vo
     const entry = store.get(req.params.id);
     if (!entry) throw responseNotFound(req.params.id);
     return entry.response;
+  });
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/v1/responses/:id/input_items', async (req) => {
+    const entry = store.get(req.params.id);
+    if (!entry) throw responseNotFound(req.params.id);
+    return itemPage(entry.inputItems, req.query ?? {});
   });
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (req) => {
     if (!store.delete(req.params.id)) throw responseNotFound(req.params.id);
