@@ -4,7 +4,7 @@ import type { AppDeps } from '../deps.ts';
 import { parseCompletionRequest, type CompletionRequest } from '../completion-request.ts';
 import { completionChunks, mergeGenerations, textCompletion, type ChoicePrompt } from '../completion-response.ts';
 import { invalidRequest, toApiError } from '../errors.ts';
-import { collectGeneration, connectionSignal, responseId, timeoutError } from '../generation-service.ts';
+import { collectGeneration, connectionSignal, newAnswer, timeoutError } from '../generation-service.ts';
 import { awaitPromptLogprobs, legacyPromptLogprobs, vllmPromptLogprobs } from '../prompt-logprobs.ts';
 import { streamGeneration } from '../streaming.ts';
 import { asBody } from '../validate.ts';
@@ -35,13 +35,11 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
     }
     const n = c.generations[0]!.n;
     const promptTokens = c.generations.reduce((a, g) => a + g.promptTokenIds.length, 0);
-    const id = responseId('cmpl');
-    const created = Math.floor(Date.now() / 1000);
+    const { id, created } = newAnswer('cmpl');
     const starts = c.generations.map((_, p) => choicePrompt(c, p, promptLogprobs[p]));
     const start = (index: number) => starts[Math.floor(index / n)]!;
     if (c.stream) {
-      reply.hijack();
-      await streamGeneration({
+      return streamGeneration({
         req,
         reply,
         events: mergeGenerations(streams, n),
@@ -54,7 +52,6 @@ export function registerCompletionRoutes(app: FastifyInstance, deps: AppDeps): v
         timedOut,
         timeoutMs: deps.limits.requestTimeoutMs,
       });
-      return reply;
     }
     const results = await Promise.all(streams.map((s, i) => collectGeneration(s, c.generations[i]!))).catch(fail);
     const choices = results.flatMap((r, p) => r.choices.map((ch) => ({ ...ch, index: p * n + ch.index, ...start(p * n) })));
