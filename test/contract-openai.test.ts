@@ -28,14 +28,7 @@ for (const m of MODELS) {
     });
     after(async () => server.close());
 
-    const promptTokens = async () => {
-      const r = await fetch(`${server.url}/tokenize`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: m.id, messages, add_generation_prompt: true }),
-      });
-      return ((await r.json()) as { count: number }).count;
-    };
+    const promptTokens = async () => (await server.tokenize({ model: m.id, messages, add_generation_prompt: true })).length;
 
     test('non-streamed: shape, exact usage, finish_reason "length" at max_tokens', async () => {
       const r = await client.chat.completions.create({ model: m.id, messages, max_tokens: 7, temperature: 0, ignore_eos: true } as never);
@@ -163,14 +156,7 @@ for (const m of MODELS) {
       const system = { role: 'system' as const, content: `You answer questions about the weather (${m.id}). ${'Be brief and exact. '.repeat(12)}` };
       const first: OpenAI.Chat.ChatCompletionMessageParam[] = [system, { role: 'user', content: 'Is it raining in Oslo?' }];
       const second: OpenAI.Chat.ChatCompletionMessageParam[] = [system, { role: 'user', content: 'Will it be sunny in Rome tomorrow?' }];
-      const ids = async (msgs: OpenAI.Chat.ChatCompletionMessageParam[]) => {
-        const r = await fetch(`${server.url}/tokenize`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: m.id, messages: msgs, add_generation_prompt: true }),
-        });
-        return ((await r.json()) as { tokens: number[] }).tokens;
-      };
+      const ids = (msgs: OpenAI.Chat.ChatCompletionMessageParam[]) => server.tokenize({ model: m.id, messages: msgs, add_generation_prompt: true });
       const [a, b] = [await ids(first), await ids(second)];
       let shared = 0;
       while (a[shared] === b[shared]) shared++;

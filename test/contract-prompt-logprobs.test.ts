@@ -33,10 +33,7 @@ for (const m of MODELS) {
     });
     after(async () => server.close());
 
-    const tokenize = async (text: string): Promise<number[]> => {
-      const r = await fetch(`${server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ model: m.id, prompt: text }), headers: { 'content-type': 'application/json' } });
-      return ((await r.json()) as { tokens: number[] }).tokens;
-    };
+    const tokenize = (text: string): Promise<number[]> => server.tokenize({ model: m.id, prompt: text });
     const complete = async (body: Record<string, unknown>): Promise<OpenAI.Completions.Completion> =>
       (await client.completions.create({ model: m.id, temperature: 0, ...body } as never)) as OpenAI.Completions.Completion;
 

@@ -45,14 +45,8 @@ for (const m of MODELS) {
     after(async () => server.close());
 
     /** Prompt tokens of a chat conversation, as /tokenize counts them. */
-    const promptTokens = async (messages: Array<{ role: string; content: string }>) => {
-      const r = await fetch(`${server.url}/tokenize`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: m.id, messages, add_generation_prompt: true }),
-      });
-      return ((await r.json()) as { count: number }).count;
-    };
+    const promptTokens = async (messages: Array<{ role: string; content: string }>) =>
+      (await server.tokenize({ model: m.id, messages, add_generation_prompt: true })).length;
 
     test('text: shape, exact usage, incomplete at max_output_tokens', async () => {
       const r = await client.responses.create({

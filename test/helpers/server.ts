@@ -20,6 +20,8 @@ export interface TestServer {
   scorers: RewardEngine[];
   metrics: Metrics;
   client(opts?: { apiKey?: string; maxRetries?: number }): OpenAI;
+  /** The token ids POST /tokenize gives for `body` (a prompt, or messages with add_generation_prompt). */
+  tokenize(body: Record<string, unknown>): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,11 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     metrics,
     client: (c = {}) =>
       new OpenAI({ baseURL: `${url}/v1`, apiKey: c.apiKey ?? limits.apiKey ?? 'unused', maxRetries: c.maxRetries ?? 0 }),
+    tokenize: async (body) => {
+      const r = await fetch(`${url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!r.ok) throw new Error(`/tokenize: HTTP ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { tokens: number[] }).tokens;
+    },
     close: async () => {
       await app.close();
       await Promise.all([...[...engines, ...scorers].map((e) => e.close()), tokenizerPool.close()]);
