@@ -103,15 +103,19 @@ describe('pattern compiler agrees with RegExp (u flag)', () => {
   const text = fc.string({ unit: fc.constantFrom('a', 'b', '1', 'z', ' ', '\n', 'é', '😀'), maxLength: 8 });
 
   test('random patterns and strings: the DFA and the string frame accept exactly what RegExp.test accepts', () => {
+    let refusedForSize = 0;
+    const runs = 400;
     fc.assert(
       fc.property(pattern, fc.array(text, { minLength: 1, maxLength: 10 }), (p, strings) => {
         let dfa;
         try {
           dfa = compileDfa(parsePattern(p, '#'), '#');
+          compileConstraint({ type: 'json_schema', schema: { type: 'string', pattern: p } });
         } catch (err) {
-          // Only a pattern no string matches may be refused here.
-          assert.ok(err instanceof ConstraintError && /matches no string/.test(err.message), String(err));
-          for (const s of strings) assert.equal(new RegExp(p, 'u').test(s), false);
+          // A pattern no string matches is refused; so, rarely, is one past a size limit (counted below).
+          assert.ok(err instanceof ConstraintError && /matches no string|more than/.test(err.message), String(err));
+          if (/more than/.test(err.message)) refusedForSize++;
+          else for (const s of strings) assert.equal(new RegExp(p, 'u').test(s), false);
           return;
         }
         const schema = { type: 'string', pattern: p };
@@ -121,8 +125,9 @@ describe('pattern compiler agrees with RegExp (u flag)', () => {
           assert.equal(acceptsJson(schema, JSON.stringify(s)), want, `/${p}/ on the JSON text ${JSON.stringify(s)}`);
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs },
     );
+    assert.ok(refusedForSize <= runs / 50, `${refusedForSize} of ${runs} random patterns passed a size limit`);
   });
 });
 
@@ -203,6 +208,35 @@ describe('pattern strings in the byte automaton (JSON escapes)', () => {
     );
   });
 
+  test('allowed tokens equal a token-by-token check (bulk plain tokens, partial characters, the trie walk)', () => {
+    const extra = [Uint8Array.of(0xf0, 0x9f), Uint8Array.of(0xe6, 0xbc), Uint8Array.of(0x61, 0xc3), utf8.encode('a1é'), utf8.encode('1"')];
+    const big = buildVocabulary([...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b)), ...MULTI.map((t) => utf8.encode(t)), ...extra, null]);
+    const eos = big.size - 1;
+    const cases: Array<[string, string, number]> = [
+      ['x\\d', '"', 6], ['x\\d', '"ab', 4], ['^[^a]{3}(?:b|😀)*$', '"', 9], ['^[^a]{3}(?:b|😀)*$', '"bc', 5],
+      ['^[a-zé]*1?$', '"a', 3], ['^(?:ab|é)+$', '"', 4], ['[\\s\\S]{2}', '"q', 3],
+    ];
+    for (const [p, prefix, budget] of cases) {
+      const schema = { type: 'string', pattern: p, maxLength: 6 };
+      const fresh = (): TokenConstraint => {
+        const c = createConstraint({ type: 'json_schema', schema }, big, [eos]);
+        for (const b of utf8.encode(prefix)) c.accept(b);
+        return c;
+      };
+      const expected: number[] = [];
+      for (let id = 0; id < big.size; id++) {
+        const c = fresh();
+        try {
+          c.accept(id);
+        } catch {
+          continue;
+        }
+        if (id === eos || c.completionLength() <= budget - 1) expected.push(id);
+      }
+      assert.deepEqual(fresh().allowedTokenIds(budget), expected, `${p} after ${prefix} with ${budget} tokens left`);
+    }
+  });
+
   test('a pattern that has found its match lets plain text through in bulk (a plain string frame)', () => {
     const c = constraint({ type: 'string', pattern: 'ab' });
     for (const b of utf8.encode('"xab')) c.accept(b);
@@ -264,8 +298,10 @@ describe('pattern refusals name the construct and the place', () => {
   }
 
   test('a pattern whose automaton passes the state limit is refused', () => {
-    // (a|b)*a(a|b){n}: the DFA must remember the last n+1 characters: 2^(n+1) states.
-    assert.throws(() => compileConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '[ab]*a[ab]{12}$' } }), /more than 4000 automaton states/);
+    // (a|b)*a(a|b){n}: the DFA must remember the last n+1 characters: 2^(n+1) states, minimal too.
+    assert.throws(() => compileConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '[ab]*a[ab]{16}$' } }), /more than 20000 automaton states/);
+    // 2^13 states fit, but their completion table (states × 257 lengths) does not.
+    assert.throws(() => compileConstraint({ type: 'json_schema', schema: { type: 'string', pattern: '[ab]*a[ab]{12}$' } }), /table cells/);
   });
 
   test('pattern beside anyOf, a non-string pattern, pattern with a format: refused', () => {

@@ -24,8 +24,8 @@ export const SCHEMA_LIMITS = Object.freeze({
   maxPatternRepeat: 1_000,
   /** States of a pattern's nondeterministic automaton (counted repeats expand into copies). */
   maxPatternNfaStates: 20_000,
-  /** States of a pattern's deterministic automaton (for `pattern` and `format`, after `minLength`/`maxLength`). */
-  maxPatternDfaStates: 4_000,
+  /** States of a pattern's (or format's) deterministic automaton as the subset construction builds it, before minimization. */
+  maxPatternDfaStates: 20_000,
   /**
    * Cells of pattern tables (states × character classes, states × (maxLength + 1)): of one pattern, and
    * of all the patterns and formats of one schema together.

@@ -11,13 +11,15 @@
  *
  * Mask computation: walk the vocabulary trie from the current state, feeding each edge's byte to the
  * automaton and pruning dead branches. Inside string content (the common case, where nearly every token
- * is allowed) the plain tokens are checked in bulk by their character count and only the few thousand
- * others are walked.
+ * is allowed) the plain tokens are checked in bulk by their character count (under a permissive pattern:
+ * by the DFA state each leads to, pattern-plain.ts) and only the few thousand others are walked.
  */
 import { checkSchemaDocument } from './bounds.ts';
 import { advance, completionCost, initialState, isComplete, isFinished } from './automaton.ts';
 import type { Config, ParseState } from './frames.ts';
 import { StringFrame } from './scalars.ts';
+import { PatternFrame } from './pattern-frame.ts';
+import { fillPatternPlain } from './pattern-plain.ts';
 import { compileSchema, type GrammarNode } from './schema.ts';
 import { type ConstraintSpec, resolveLimits } from './spec.ts';
 import type { ByteTrie, TokenVocabulary } from './vocab.ts';
@@ -175,11 +177,15 @@ class GrammarConstraint implements TokenConstraint {
     return count;
   }
 
-  /** Allows every plain token that fits some string configuration's length limit and the budget. */
+  /** Allows every plain token that fits some string configuration (its length limit or pattern) and the budget. */
   private fillPlain(allowed: Uint8Array, configs: readonly Config[], budget: number): number {
     const { plainIds, plainChars, plainPending } = this.vocab;
     let count = 0;
     for (const cfg of configs) {
+      if (cfg.frame instanceof PatternFrame) {
+        count += fillPatternPlain(this.vocab, cfg, budget, allowed);
+        continue;
+      }
       const f = cfg.frame as StringFrame;
       const room = f.node.maxLength - f.count;
       const minLeft = f.node.minLength - f.count;
@@ -202,9 +208,15 @@ class GrammarConstraint implements TokenConstraint {
   }
 }
 
-/** The configurations when every one of them is a string in plain content; else null. */
+/**
+ * The configurations when every one of them is a string in plain content (a pattern string: in a state
+ * that lets many characters on, see PatternRules.bulk); else null.
+ */
 function plainStringTops(state: ParseState): readonly Config[] | null {
-  for (const c of state) if (!(c.frame instanceof StringFrame) || !c.frame.inPlainContent) return null;
+  for (const c of state) {
+    const f = c.frame;
+    if (!(f instanceof StringFrame ? f.inPlainContent : f instanceof PatternFrame && f.bulkPlain)) return null;
+  }
   return state;
 }
 

@@ -45,7 +45,16 @@ export interface PatternRules {
   readonly plain: StringNode;
   /** R(s, c) as table[c * stateCount + s] for c in 0..maxLength. */
   readonly table: Int32Array;
+  /**
+   * Per state: 1 when it lets many printable ASCII characters on (at least BULK_MIN_ASCII), so checking
+   * every plain token in bulk (pattern-plain.ts) beats walking the vocabulary trie, which prunes well
+   * only where few characters are allowed.
+   */
+  readonly bulk: Uint8Array;
 }
+
+/** Printable ASCII characters a state must let on for plain tokens to be checked in bulk. */
+const BULK_MIN_ASCII = 32;
 
 /** Fewest JSON bytes that write one code point of [a, b] (INF if none: surrogates only). */
 export function minCharBytes(a: number, b: number): number {
@@ -104,7 +113,20 @@ export function patternRules(
     throw new ConstraintError(`'pattern' matches no string of ${minLength} to ${max} characters`, path);
   }
   const plain: StringNode = { kind: 'string', minLen: 2 + minLength, minLength, maxLength: max };
-  return { dfa, minLength, maxLength: max, plain, table };
+  return { dfa, minLength, maxLength: max, plain, table, bulk: bulkStates(dfa) };
+}
+
+/** PatternRules.bulk: the states that let at least BULK_MIN_ASCII printable ASCII characters on. */
+function bulkStates(dfa: PatternDfa): Uint8Array {
+  const C = dfa.classCount;
+  return Uint8Array.from({ length: dfa.stateCount }, (_, s) => {
+    let n = 0;
+    for (let x = classOf(dfa, 0x20); x < C && dfa.classStart[x]! <= 0x7e; x++) {
+      if (dfa.next[s * C + x]! < 0) continue;
+      n += Math.min(0x7f, dfa.classStart[x + 1] ?? 0x7f) - Math.max(0x20, dfa.classStart[x]!);
+    }
+    return n >= BULK_MIN_ASCII ? 1 : 0;
+  });
 }
 
 /** R(s, c) for c = max … 0: an accepting end when c is within bounds, else one more character. */
@@ -138,8 +160,8 @@ function completionTable(dfa: PatternDfa, min: number, max: number, charge: (ste
   return table;
 }
 
-/** R(s, c): fewest bytes to an accepted end (closing quote excluded), INF if none. */
-function restOf(rules: PatternRules, s: number, c: number): number {
+/** R(s, c): fewest bytes to an accepted end (closing quote excluded), INF (0x3fffffff) if none. */
+export function restOf(rules: PatternRules, s: number, c: number): number {
   return c > rules.maxLength ? INF : rules.table[c * rules.dfa.stateCount + s]!;
 }
 
@@ -172,6 +194,11 @@ export class PatternFrame extends Frame {
     readonly acc: number,
   ) {
     super();
+  }
+
+  /** Between characters, in a state where plain tokens are best checked in bulk (pattern-plain.ts). */
+  get bulkPlain(): boolean {
+    return this.esc === 0 && this.pending === 0 && this.rules.bulk[this.state] === 1;
   }
 
   /** The frame after the opening quote (a plain StringFrame when the pattern accepts anything). */

@@ -12,12 +12,14 @@
  * The alphabet is cut into classes: maximal intervals of code points no character set of the pattern
  * tells apart (the surrogates U+D800–U+DFFF always form their own class, with no transitions: they never
  * occur in our output). Transitions into states that cannot reach acceptance are removed, so every
- * transition left leads somewhere a string can still be accepted. Sizes are bounded by SCHEMA_LIMITS
+ * transition left leads somewhere a string can still be accepted; equivalent states are then merged
+ * (dfa-minimize.ts). Sizes are bounded by SCHEMA_LIMITS
  * (NFA states, DFA states, table cells); past one, a ConstraintError names the limit.
  */
 import { CharSet, MAX_CODE_POINT, SURROGATE_HI, SURROGATE_LO } from './charset.ts';
 import { SCHEMA_LIMITS } from './bounds.ts';
 import type { RegexNode } from './regex-parse.ts';
+import { minimizeDfa } from './dfa-minimize.ts';
 import { ConstraintError } from './spec.ts';
 
 /** A deterministic automaton over code points; see the module comment. */
@@ -207,7 +209,7 @@ export function compileDfa(node: RegexNode, path: string, budget: PatternBudget 
   }
   const nfa = new Nfa();
   const [entry, final] = nfa.build(node);
-  const dfa = new SubsetBuilder(nfa, entry, final, path, budget).run();
+  const dfa = minimizeDfa(new SubsetBuilder(nfa, entry, final, path, budget).run(), (n) => budget.charge(n, path));
   if (dfa.accept.every((a) => a === 0) || dfa.start < 0) throw new ConstraintError(`'pattern' matches no string`, path);
   return dfa;
 }
