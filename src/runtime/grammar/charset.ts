@@ -10,7 +10,9 @@
 
 /** The largest Unicode code point. */
 export const MAX_CODE_POINT = 0x10ffff;
+/** The first surrogate code point. */
 export const SURROGATE_LO = 0xd800;
+/** The last surrogate code point. */
 export const SURROGATE_HI = 0xdfff;
 
 /** An immutable set of code points (see the module comment for its invariant). */

@@ -20,6 +20,7 @@ const PARTIAL = -2;
 /** Most (DFA, state) entries kept per vocabulary (each is 2 bytes per plain token). */
 const CACHE_ENTRIES = 64;
 
+/** Per vocabulary, DFA and state: each plain token's end state. Int16 holds every state: SCHEMA_LIMITS.maxPatternDfaStates < 2^15. */
 const caches = new WeakMap<TokenVocabulary, Map<PatternDfa, Map<number, Int16Array>>>();
 
 /**

@@ -23,11 +23,6 @@ const CACHE_CELLS = 4_000_000;
 const dfaCache = new Map<string, PatternDfa>();
 let cachedCells = 0;
 
-/** Whether the schema constrains strings by `pattern` or by a format we enforce. */
-export function hasStringPattern(s: SchemaObject): boolean {
-  return s.pattern !== undefined || formatPattern(s.format) !== undefined;
-}
-
 /**
  * The DFA of the schema's `pattern` or enforced `format`; undefined when it has neither.
  * @throws ConstraintError for a pattern outside the subset, past a limit, or beside an enforced format
