@@ -20,8 +20,9 @@ export interface GenerationRequest {
   /** Upper bound on generated tokens per sequence. */
   maxTokens: number;
   /**
-   * vLLM's min_tokens: no sequence ends (EOS, stop_token_ids) before it has this many tokens; 0 or absent:
-   * no minimum. At most maxTokens (the edge checks).
+   * vLLM's min_tokens: no sequence ends (EOS, stop_token_ids, or a stop string ending within the first
+   * min_tokens tokens' text) before it has this many tokens; 0 or absent: no minimum. At most maxTokens
+   * (the edge checks). A constrained value that is complete still ends the sequence (sampling.ts).
    */
   minTokens?: number;
   sampling: EngineSampling;
