@@ -207,26 +207,18 @@ describe('the pool gives exactly the main thread ids and errors', () => {
   });
 
   test('template errors arrive with the same class and message', async () => {
-    const twoCalls: ChatMessage[] = [
-      { role: 'user', content: 'hi' },
-      {
-        role: 'assistant',
-        content: null,
-        tool_calls: [
-          { type: 'function', function: { name: 'a', arguments: {} } },
-          { type: 'function', function: { name: 'b', arguments: {} } },
-        ],
-      },
-    ];
+    // The Llama 3.1 template's raise_exception: tools, but no user message to put them in.
+    const noUser: ChatMessage[] = [{ role: 'system', content: 'hi' }];
+    const opts = { addGenerationPrompt: true, tools: [{ type: 'function', function: { name: 'a', parameters: {} } }] };
     const inline = (() => {
       try {
-        tok.encodeChat(twoCalls, { addGenerationPrompt: true });
+        tok.encodeChat(noUser, opts);
       } catch (err) {
         return err as Error;
       }
     })();
     assert.ok(inline instanceof ChatTemplateError);
-    await assert.rejects(pool.encodeChat(tok, twoCalls, { addGenerationPrompt: true }), (err: unknown) => err instanceof ChatTemplateError && err.message === inline.message);
+    await assert.rejects(pool.encodeChat(tok, noUser, opts), (err: unknown) => err instanceof ChatTemplateError && err.message === inline.message);
     const image: ChatMessage[] = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }];
     await assert.rejects(pool.encodeChat(tok, image, { addGenerationPrompt: true }), TemplateInputError);
   });
@@ -234,19 +226,10 @@ describe('the pool gives exactly the main thread ids and errors', () => {
   test('through HTTP, a template error raised in the pool is still a 400 chat_template_error', async () => {
     const app = await hostileApp(pool);
     try {
-      const messages = [
-        { role: 'user', content: 'many words here '.repeat(1024) }, // 16 KiB: rendered in the pool
-        {
-          role: 'assistant',
-          content: null,
-          tool_calls: [
-            { id: 'a', type: 'function', function: { name: 'a', arguments: '{}' } },
-            { id: 'b', type: 'function', function: { name: 'b', arguments: '{}' } },
-          ],
-        },
-        { role: 'user', content: 'and?' },
-      ];
-      const r = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages } });
+      // 16 KiB (rendered in the pool), with tools and no user message: the template raises.
+      const messages = [{ role: 'system', content: 'many words here '.repeat(1024) }];
+      const tools = [{ type: 'function', function: { name: 'a', parameters: { type: 'object', properties: {} } } }];
+      const r = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages, tools } });
       assert.equal(r.statusCode, 400);
       assert.equal(r.json().error.code, 'chat_template_error');
       assert.equal(r.json().error.param, 'messages');

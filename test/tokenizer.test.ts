@@ -211,19 +211,17 @@ describe('Llama 3.1 chat template', () => {
   });
 
   test('raise_exception becomes a ChatTemplateError with the template message', () => {
-    const call = { type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } };
-    const messages: ChatMessage[] = [
-      { role: 'user', content: 'Weather in Paris and Rome?' },
-      { role: 'assistant', content: null, tool_calls: [call, call] },
-    ];
+    // Tools but no user message to put them in: the Llama 3.1 template raises.
+    const messages: ChatMessage[] = [{ role: 'system', content: 'Be brief.' }];
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: {} } }];
     assert.throws(
-      () => llama.applyChatTemplate(messages, { addGenerationPrompt: true }),
+      () => llama.applyChatTemplate(messages, { addGenerationPrompt: true, tools }),
       (err: unknown) => {
         assert.ok(err instanceof ChatTemplateError);
         assert.ok(err instanceof Error);
         assert.equal(err.name, 'ChatTemplateError');
-        assert.match(err.message, /only supports single tool-calls/);
-        assert.match(err.templateMessage, /only supports single tool-calls/);
+        assert.match(err.message, /no first user message/);
+        assert.match(err.templateMessage, /no first user message/);
         return true;
       },
     );

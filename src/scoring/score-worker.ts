@@ -120,6 +120,8 @@ class ScoreLoop {
   /** Shared jobs waiting, oldest first. */
   private shared: SharedJob[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Requests answered by the pass now running: sent after its stats, so metrics count a pass before its answers. */
+  private answered: Array<{ id: number; values: number[][] }> = [];
   private closed = false;
   private wake: (() => void) | undefined;
   private readonly hooks: SharedHooks;
@@ -191,6 +193,12 @@ class ScoreLoop {
 
   private report(s: PassStats): void {
     this.port.postMessage({ type: 'batch', ...s });
+    this.flushAnswers();
+  }
+
+  private flushAnswers(): void {
+    for (const a of this.answered) this.port.postMessage({ type: 'scored', id: a.id, values: a.values });
+    this.answered = [];
   }
 
   /** Records an item's readout; answers its request when it was the last one. */
@@ -200,7 +208,7 @@ class ScoreLoop {
     p.values[index] = extractReadout(row, this.extractWith);
     if (--p.remaining === 0) {
       this.pending.delete(requestId);
-      this.port.postMessage({ type: 'scored', id: requestId, values: p.values });
+      this.answered.push({ id: requestId, values: p.values as number[][] });
     }
   }
 
@@ -211,6 +219,7 @@ class ScoreLoop {
 
   /** A failed pass fails the requests it touched; the loop goes on. */
   private fail(ids: number[], err: Error): void {
+    this.flushAnswers();
     for (const id of ids) {
       this.drop(id);
       if (this.pending.delete(id)) this.port.postMessage({ type: 'score-error', id, message: err.message });
