@@ -9,13 +9,17 @@ import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { FIXTURE, INSTRUCT } from './helpers/paths.ts';
+import { LLAMA31_TOOLS_TEMPLATE_FILE } from '../src/modelgen/llama31-chat-template.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 const ajv = new Ajv({ strict: false });
 
+// The fixture's own Llama 2 template renders only alternating user/assistant turns (a tool round trip
+// is a clean 400 with it); it is served here with the shipped Llama 3.1 tools template, as
+// --chat-template would serve it.
 const MODELS = [
-  { name: 'default instruct model', dir: INSTRUCT, id: 'instruct', toolTemplate: true },
-  { name: 'ONNX Runtime GenAI fixture', dir: FIXTURE, id: 'ortgenai-tiny-llama-fp16', toolTemplate: false },
+  { name: 'default instruct model', dir: INSTRUCT, id: 'instruct', chatTemplate: undefined },
+  { name: 'ONNX Runtime GenAI fixture (--chat-template templates/llama3.1-json-tools.jinja)', dir: FIXTURE, id: 'ortgenai-tiny-llama-fp16', chatTemplate: LLAMA31_TOOLS_TEMPLATE_FILE },
 ];
 
 const weatherParams = {
@@ -39,7 +43,7 @@ for (const m of MODELS) {
     let server: TestServer;
     let client: OpenAI;
     before(async () => {
-      server = await startTestServer({ chat: m.dir, limits: { responsesStoreSize: 8, maxTokens: 500 } });
+      server = await startTestServer({ chat: m.dir, limits: { responsesStoreSize: 8, maxTokens: 500 }, ...(m.chatTemplate ? { chatTemplate: m.chatTemplate } : {}) });
       client = server.client();
     });
     after(async () => server.close());
@@ -104,7 +108,7 @@ for (const m of MODELS) {
       assert.match(call.call_id, /^call_/);
       const args = JSON.parse(call.arguments);
       assert.ok(validate(args), `${call.arguments}: ${ajv.errorsText(validate.errors)}`);
-      const second = client.responses.create({
+      const answer = await client.responses.create({
         model: m.id, tools, max_output_tokens: 8, store: false,
         input: [
           { role: 'user', content: 'Weather in Oslo?' },
@@ -112,12 +116,6 @@ for (const m of MODELS) {
           { type: 'function_call_output', call_id: call.call_id, output: '{"temp": 3, "unit": "c"}' },
         ],
       });
-      if (!m.toolTemplate) {
-        // The fixture's Llama 2 template renders only alternating user/assistant turns: a clear 400.
-        await assert.rejects(second, (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'input' && e.code === 'chat_template_error');
-        return;
-      }
-      const answer = await second;
       assert.ok(answer.status === 'completed' || answer.status === 'incomplete');
       assert.ok(answer.output.length >= 1);
       assert.ok(answer.usage!.input_tokens > first.usage!.input_tokens, 'the call and its output are in the prompt');
