@@ -101,7 +101,7 @@ async function loadRewardModel(plan: ModelPlan, config: ServerConfig, state: Ser
       `conversations up to ${maxScoreTokens} tokens, ${spec.layout} layout`,
   );
   const aliases = plan.config.aliases;
-  return { id: servedName, ...(aliases ? { aliases } : {}), task: 'reward', scorer, tokenizer, maxScoreTokens, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
+  return { id: servedName, ...(aliases ? { aliases } : {}), provider: scorer.provider, task: 'reward', scorer, tokenizer, maxScoreTokens, contextLength: spec.contextLength, root: dir, created: Math.floor(Date.now() / 1000) };
 }
 
 /** Starts one model's engine and tokenizer, logs how it runs, and returns what the routes serve. */
@@ -142,6 +142,7 @@ async function loadModel(plan: ModelPlan, config: ServerConfig, state: ServerSta
   return {
     id: servedName,
     ...(plan.config.aliases ? { aliases: plan.config.aliases } : {}),
+    provider: engine.provider,
     task: 'generate',
     engine,
     tokenizer,

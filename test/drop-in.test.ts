@@ -27,6 +27,7 @@ describe('model aliases', () => {
   before(async () => {
     const chat = await fakeModel({ id: 'nemotron' });
     chat.aliases = ['gpt-4o-mini', 'gpt-4o'];
+    chat.provider = 'cuda';
     engine = (chat as Extract<ServedModel, { task: 'generate' }>).engine as FakeEngine;
     const reward = await fakeModel({ id: 'judge', task: 'reward' });
     reward.aliases = ['rm'];
@@ -35,9 +36,10 @@ describe('model aliases', () => {
   after(async () => app.close());
 
   test('/v1/models lists every name; each can be retrieved', async () => {
-    const list = (await app.inject({ url: '/v1/models' })).json() as { data: Array<{ id: string; root: string; task: string }> };
+    const list = (await app.inject({ url: '/v1/models' })).json() as { data: Array<{ id: string; root: string; task: string; provider?: string }> };
     assert.deepEqual(list.data.map((m) => m.id), ['nemotron', 'gpt-4o-mini', 'gpt-4o', 'judge', 'rm']);
     assert.equal(list.data[1]!.root, list.data[0]!.root, 'an alias names the same model folder');
+    assert.equal(list.data.find((m) => m.id === 'nemotron')!.provider, 'cuda', 'where it runs');
     const one = await app.inject({ url: '/v1/models/gpt-4o' });
     assert.equal(one.statusCode, 200);
     assert.equal((one.json() as { id: string }).id, 'gpt-4o');

@@ -62,6 +62,7 @@ describe('web playground', { skip: BROWSER_SKIP }, () => {
     // The strip lists the models and reads /metrics.
     await page.locator('#strip-running').filter({ hasText: /^\d+$/ }).waitFor();
     assert.match((await page.textContent('#strip-models'))!, /instruct \(chat\), reward \(reward\)/);
+    assert.equal(await page.textContent('#strip-provider'), 'cpu', 'where the models run, from /v1/models');
     assert.equal(await page.evaluate(`navigator.serviceWorker.getRegistrations().then((r) => r.length)`), 0);
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(foreignRequests, []);

@@ -35,6 +35,8 @@ interface ServedModelBase {
   id: string;
   /** Other names clients may send for this model (--served-model-name a,b). */
   aliases?: string[];
+  /** The execution provider it runs on (shown in /v1/models and the web page's server strip). */
+  provider?: 'cpu' | 'cuda';
   tokenizer: TextTokenizer;
   /** Prompt + output tokens the model accepts. */
   contextLength: number;

@@ -57,13 +57,13 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       const scorer = await RewardEngine.start({ modelDir: dir, limits: opts.scoreLimits });
       scorers.push(scorer);
       const ctx = scorer.spec.contextLength;
-      models.push({ ...base, task, scorer, contextLength: ctx, maxScoreTokens: opts.rewardMaxTokens ?? ctx });
+      models.push({ ...base, task, scorer, provider: scorer.provider, contextLength: ctx, maxScoreTokens: opts.rewardMaxTokens ?? ctx });
       continue;
     }
     const engine = await Engine.start({ modelDir: dir, limits: opts.engineLimits, maxNumQueuedReqs: opts.maxNumQueuedReqs });
     engines.push(engine);
     const generationDefaults = opts.generationConfig ? readGenerationDefaults(dir, opts.generationConfig).defaults : undefined;
-    models.push({ ...base, task, engine, contextLength: engine.spec.contextLength, ...(generationDefaults ? { generationDefaults } : {}) });
+    models.push({ ...base, task, engine, provider: engine.provider, contextLength: engine.spec.contextLength, ...(generationDefaults ? { generationDefaults } : {}) });
   }
   const limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
   const metrics = new Metrics();

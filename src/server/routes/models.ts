@@ -16,6 +16,8 @@ export interface ModelCard {
   root: string;
   max_model_len: number;
   task: ServedModel['task'];
+  /** Where it runs: 'cpu' or 'cuda' (when known). */
+  provider?: 'cpu' | 'cuda';
 }
 
 /** Shown as `owned_by` for every model. */
@@ -31,6 +33,7 @@ export function modelCard(m: ServedModel, id = m.id): ModelCard {
     root: m.root,
     max_model_len: m.contextLength,
     task: m.task,
+    ...(m.provider ? { provider: m.provider } : {}),
   };
 }
 

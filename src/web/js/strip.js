@@ -1,4 +1,4 @@
-// The server strip: served models and who provides them (/v1/models), and from /metrics every few
+// The server strip: served models and where they run (/v1/models), and from /metrics every few
 // seconds the running and waiting sequences, KV cache usage and recent generation speed.
 // Generated tokens are counted when a request ends, so the speed is the rate over the last interval(s)
 // in which requests finished, not an instantaneous figure.
@@ -22,8 +22,11 @@ export class ServerStrip {
   setModels(models) {
     $('strip-models').textContent =
       models.length === 0 ? 'none yet' : models.map((m) => `${m.id} (${m.task === 'reward' ? 'reward' : 'chat'})`).join(', ');
-    const owners = [...new Set(models.map((m) => m.owned_by).filter(Boolean))];
-    $('strip-provider').textContent = owners.length ? owners.join(', ') : '—';
+    // Execution provider per model ("cpu", "cuda"); one word when every model runs on the same one.
+    const providers = models.filter((m) => m.provider);
+    const kinds = [...new Set(providers.map((m) => m.provider))];
+    $('strip-provider').textContent =
+      kinds.length === 0 ? '—' : kinds.length === 1 ? kinds[0] : providers.map((m) => `${m.id}: ${m.provider}`).join(', ');
   }
 
   /** Reads /metrics now and every STRIP_INTERVAL_MS (skipped while the tab is hidden). */
