@@ -10,6 +10,7 @@ import { buildApp } from '../src/server/app.ts';
 import { DEFAULT_SERVER_LIMITS } from '../src/server/deps.ts';
 import { ApiError } from '../src/server/errors.ts';
 import { compileConstraint, ConstraintError, SCHEMA_LIMITS } from '../src/runtime/grammar/index.ts';
+import { COMPILED_CACHE_CELLS, compiledCacheStats } from '../src/runtime/grammar/constraint.ts';
 import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from '../src/server/tools/index.ts';
 import { FakeEngine, fakeModel, llamaTokenizer } from './helpers/fake-engine.ts';
 
@@ -227,5 +228,20 @@ describe('schema limits: routes (fake engine)', () => {
     const text = JSON.stringify({ type: 'object', properties: { a: itemsChain(20) }, required: ['a'] });
     const r = await chat(responseFormat, text);
     assert.equal(r.statusCode, 200, r.body.slice(0, 500));
+  });
+});
+
+describe('the compiled-schema cache is bounded by the tables it keeps', () => {
+  test('schemas with large pattern tables evict older ones: the cache never keeps more than COMPILED_CACHE_CELLS', () => {
+    // Each: about n + 5 DFA states × (maxLength + 1) lengths ≈ 800k table cells (the limit is 1M per schema).
+    const big = (n: number) => ({ type: 'json_schema' as const, schema: { type: 'string', pattern: `^[0-9a-f]{${n}}$`, maxLength: Math.floor(800_000 / (n + 5)) } });
+    const before = compiledCacheStats();
+    for (let n = 20; n < 27; n++) compileConstraint(big(n));
+    const after = compiledCacheStats();
+    assert.ok(after.cells <= COMPILED_CACHE_CELLS, `${after.cells} cells kept`);
+    assert.ok(after.cells > 2_000_000, `the newest schemas stay cached (${after.cells} cells)`);
+    assert.ok(after.entries < before.entries + 7, 'older schemas were evicted');
+    // A cached schema compiles to the same object (a hit), an evicted one to a new one.
+    assert.equal(compileConstraint(big(26)), compileConstraint(big(26)));
   });
 });

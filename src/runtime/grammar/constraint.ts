@@ -53,11 +53,22 @@ export interface CompiledConstraint {
   readonly root: GrammarNode;
 }
 
-const compiled = new Map<string, CompiledConstraint>();
+const compiled = new Map<string, { constraint: CompiledConstraint; cells: number }>();
 const COMPILED_CACHE_SIZE = 64;
+/**
+ * Pattern and format tables the cache may keep in all (cells of 4 bytes: 16 MiB). Each schema may hold up
+ * to SCHEMA_LIMITS.maxPatternCells, so without this 64 hostile schemas could pin 64 × 4 MiB.
+ */
+export const COMPILED_CACHE_CELLS = 4_000_000;
+let cachedCells = 0;
+
+/** What the compiled-spec cache holds now (tests). */
+export function compiledCacheStats(): { entries: number; cells: number } {
+  return { entries: compiled.size, cells: cachedCells };
+}
 
 /**
- * Compiles a spec (cached by its JSON text, last 64 kept).
+ * Compiles a spec (cached by its JSON text: the last 64 kept, within COMPILED_CACHE_CELLS of tables).
  * @throws ConstraintError for unsupported, unsatisfiable or oversized schemas (schema.ts), naming the schema location
  */
 export function compileConstraint(spec: ConstraintSpec): CompiledConstraint {
@@ -68,16 +79,23 @@ export function compileConstraint(spec: ConstraintSpec): CompiledConstraint {
   if (hit) {
     compiled.delete(key);
     compiled.set(key, hit); // most recently used last
-    return hit;
+    return hit.constraint;
   }
   const limits = resolveLimits(spec);
   if (spec.type !== 'json_object' && spec.type !== 'json_schema') {
     throw new TypeError(`unknown constraint type ${JSON.stringify((spec as { type: unknown }).type)}`);
   }
-  const root = compileSchema(spec.type === 'json_schema' ? spec.schema : undefined, limits);
+  const held = { cells: 0 };
+  const root = compileSchema(spec.type === 'json_schema' ? spec.schema : undefined, limits, held);
   const out: CompiledConstraint = { root };
-  compiled.set(key, out);
-  if (compiled.size > COMPILED_CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, { constraint: out, cells: held.cells });
+  cachedCells += held.cells;
+  // Least recently used first, until within both bounds (the newest entry always stays).
+  for (const [k, v] of compiled) {
+    if (compiled.size <= 1 || (compiled.size <= COMPILED_CACHE_SIZE && cachedCells <= COMPILED_CACHE_CELLS)) break;
+    compiled.delete(k);
+    cachedCells -= v.cells;
+  }
   return out;
 }
 

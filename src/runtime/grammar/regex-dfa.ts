@@ -81,6 +81,11 @@ export class PatternBudget {
     }
   }
 
+  /** Table cells the compiled schema keeps (DFA transitions and completion tables). */
+  get heldCells(): number {
+    return SCHEMA_LIMITS.maxPatternCells - this.cells;
+  }
+
   /** Keeps `n` table cells for the compiled schema. @throws ConstraintError past maxPatternCells in all */
   hold(n: number, path: string): void {
     this.cells -= n;

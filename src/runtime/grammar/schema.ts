@@ -56,11 +56,12 @@ const utf8 = new TextEncoder();
  * Compiles `schema` (or, with `schema` undefined, "any JSON object") into its root node.
  * @throws ConstraintError for a schema that cannot be enforced or passes a limit (module comment)
  */
-export function compileSchema(schema: JsonSchema | undefined, limits: ConstraintLimits): GrammarNode {
+export function compileSchema(schema: JsonSchema | undefined, limits: ConstraintLimits, held?: { cells: number }): GrammarNode {
   checkSchemaDocument(schema);
   const c = new SchemaCompiler(schema, limits);
   const root = schema === undefined ? c.freeObject(c.any(1), '#') : c.compile(schema, '#');
   c.finish();
+  if (held) held.cells = c.heldCells;
   if (!Number.isFinite(root.minLen)) throw new ConstraintError('the schema allows no finite JSON value', '#');
   return root;
 }
@@ -78,6 +79,11 @@ class SchemaCompiler {
   private nodeCount = 0;
   /** Work and table cells of this schema's patterns and formats. */
   private readonly budget = new PatternBudget();
+
+  /** Table cells the compiled patterns and formats keep. */
+  get heldCells(): number {
+    return this.budget.heldCells;
+  }
 
   constructor(
     private readonly root: JsonSchema | undefined,
