@@ -136,6 +136,24 @@ for (const m of MODELS) {
         await assert.rejects(complete(body), (err: unknown) => err instanceof OpenAI.APIError && err.status === 400 && (err.error as { param?: string }).param === param);
       }
     });
+
+    test('chat completions: prompt_logprobs of the rendered conversation equal the completions echo of its token ids', async () => {
+      const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the capital of France?' }];
+      const ids = await server.tokenize({ model: m.id, messages, add_generation_prompt: true });
+      const chat = (await client.chat.completions.create({ model: m.id, messages, max_tokens: 2, temperature: 0, prompt_logprobs: 1 } as never)) as unknown as { prompt_logprobs: Array<VllmEntry | null> };
+      assert.equal(chat.prompt_logprobs.length, ids.length);
+      assert.equal(chat.prompt_logprobs[0], null);
+      const echo = (await complete({ prompt: ids, echo: true, logprobs: 1, max_tokens: 0 })).choices[0]!.logprobs as unknown as Logprobs;
+      ids.slice(1).forEach((id, i) => {
+        const entry = chat.prompt_logprobs[i + 1]!;
+        assert.ok(entry[String(id)], `position ${i + 1} lists its own token`);
+        assert.ok(Math.abs(entry[String(id)]!.logprob - echo.token_logprobs[i + 1]!) < 2e-3, `position ${i + 1}`);
+      });
+      await assert.rejects(
+        client.chat.completions.create({ model: m.id, messages, max_tokens: 2, stream: true, prompt_logprobs: 1 } as never),
+        (err: unknown) => err instanceof OpenAI.APIError && err.status === 400 && (err.error as { param?: string }).param === 'prompt_logprobs',
+      );
+    });
   });
 }
 
@@ -163,6 +181,11 @@ describe('a last-position-only graph without a positions input', () => {
         (err: unknown) => err instanceof OpenAI.APIError && err.status === 400 && (err.error as { param?: string }).param === param && /prompt logprobs/.test(err.message),
       );
     }
+    await assert.rejects(
+      client.chat.completions.create({ model: 'last-only', messages: [{ role: 'user', content: 'hello' }], max_tokens: 2, prompt_logprobs: 1 } as never),
+      (err: unknown) => err instanceof OpenAI.APIError && err.status === 400 && (err.error as { param?: string }).param === 'prompt_logprobs',
+      'chat completions too',
+    );
     const plain = (await client.completions.create({ model: 'last-only', prompt: 'hello', echo: true, logprobs: 1, max_tokens: 2 } as never)
       .catch((err: unknown) => err)) as InstanceType<typeof OpenAI.APIError>;
     assert.equal(plain.status, 400, 'echo with logprobs includes the prompt tokens, so it is refused too');

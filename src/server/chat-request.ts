@@ -9,6 +9,7 @@ import type { AppDeps, GenerateModel } from './deps.ts';
 import { invalidRequest } from './errors.ts';
 import { finalizeRequest, parseGenerationParams } from './generation-params.ts';
 import { checkPromptBytes, encodeChats } from './prompt-tokens.ts';
+import { parsePromptLogprobs } from './prompt-logprobs.ts';
 import { findModel } from './registry.ts';
 import { type Body, checkCount, has, optBool, optString, parseStreaming } from './validate.ts';
 import { responseFormatConstraint, toolCallConstraint, validateToolChoice, validateTools } from './tools/index.ts';
@@ -160,6 +161,12 @@ export async function parseChatRequest(body: Body, deps: AppDeps): Promise<ChatR
   const [promptIds] = await encodeChats(deps.tokenizerPool, model.tokenizer, [messages], templateOptions);
   const generation = finalizeRequest(params, promptIds!, model, deps.limits, 'messages');
   if (constraint) generation.constraint = constraint;
+  // vLLM's prompt_logprobs: answered whole, as a top-level field (not in streamed chunks).
+  const promptLogprobs = parsePromptLogprobs(body);
+  if (promptLogprobs !== undefined) {
+    if (optBool(body, 'stream', false)) throw invalidRequest(`'prompt_logprobs' is not available with 'stream': ask for them without streaming`, 'prompt_logprobs');
+    generation.promptLogprobs = promptLogprobs;
+  }
   return {
     model,
     messages,

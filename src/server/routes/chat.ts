@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.ts';
 import { modelNamed } from '../registry.ts';
+import { awaitPromptLogprobs, vllmPromptLogprobs } from '../prompt-logprobs.ts';
+import type { PromptLogprobs } from '../../runtime/types.ts';
 import { parseChatRequest } from '../chat-request.ts';
 import { ChatChunkBuilder, chatCompletion, toolCallChunks } from '../chat-response.ts';
 import { collectGeneration, connectionSignal, newAnswer, timeoutError } from '../generation-service.ts';
@@ -20,7 +22,7 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
     const chat = await parseChatRequest(body, deps);
     const { signal, timedOut } = connectionSignal(reply, deps.limits.requestTimeoutMs);
     // The engine refuses an overloaded request here, before anything is sent: a real 429.
-    const events = chat.model.engine.generate(chat.generation, signal);
+    let events = chat.model.engine.generate(chat.generation, signal);
     const { id, created } = newAnswer('chatcmpl');
     if (chat.stream) {
       const shapes = new ChatChunkBuilder(id, chat.model.id, created, chat.includeUsage);
@@ -43,10 +45,15 @@ export function registerChatRoutes(app: FastifyInstance, deps: AppDeps): void {
         timeoutMs: deps.limits.requestTimeoutMs,
       });
     }
-    const result = await collectGeneration(events, chat.generation).catch((err: unknown) => {
+    const fail = (err: unknown): never => {
       throw timedOut() ? timeoutError(deps.limits.requestTimeoutMs) : err;
-    });
+    };
+    // Prompt logprobs come before any generated token: read ahead to them, so a refusal is a real 400.
+    let promptLogprobs: PromptLogprobs | undefined;
+    if (chat.generation.promptLogprobs !== undefined) ({ events, promptLogprobs } = await awaitPromptLogprobs(events).catch(fail));
+    const result = await collectGeneration(events, chat.generation).catch(fail);
     req.usage = { promptTokens: result.promptTokens, completionTokens: result.completionTokens, cachedTokens: result.cachedTokens };
-    return chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames, chat.maxToolCalls);
+    const answer = chatCompletion(id, chat.model.id, created, result, chat.logprobs, chat.toolNames, chat.maxToolCalls);
+    return promptLogprobs ? { ...answer, prompt_logprobs: vllmPromptLogprobs(promptLogprobs) } : answer;
   });
 }
