@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import fc from 'fast-check';
-import { buildVocabulary, compileConstraint, ConstraintViolation, createConstraint, type JsonSchema } from '../src/runtime/grammar/index.ts';
+import { buildVocabulary, compileConstraint, createConstraint, type JsonSchema } from '../src/runtime/grammar/index.ts';
 import { FORMAT_PATTERNS } from '../src/runtime/grammar/formats.ts';
+import { acceptsBytes } from './helpers/constrained.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = addFormats(new Ajv({ strict: false }));
@@ -20,16 +21,7 @@ const EOS = 256 + MULTI.length;
 const vocab = buildVocabulary([...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b)), ...MULTI.map((t) => utf8.encode(t)), null]);
 
 function accepts(schema: JsonSchema, value: string): boolean {
-  const c = createConstraint({ type: 'json_schema', schema }, vocab, [EOS]);
-  for (const b of utf8.encode(JSON.stringify(value))) {
-    try {
-      c.accept(b);
-    } catch (err) {
-      assert.ok(err instanceof ConstraintViolation);
-      return false;
-    }
-  }
-  return c.isComplete();
+  return acceptsBytes(createConstraint({ type: 'json_schema', schema }, vocab, [EOS]), JSON.stringify(value));
 }
 
 /** A random walk through the constraint: token choices from `picks`, ended within `budget` tokens. */

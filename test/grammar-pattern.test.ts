@@ -11,7 +11,6 @@ import {
   buildVocabulary,
   compileConstraint,
   ConstraintError,
-  ConstraintViolation,
   createConstraint,
   type JsonSchema,
   type TokenConstraint,
@@ -19,6 +18,7 @@ import {
 import { parsePattern } from '../src/runtime/grammar/regex-parse.ts';
 import { compileDfa, dfaAccepts } from '../src/runtime/grammar/regex-dfa.ts';
 import { minCharBytes } from '../src/runtime/grammar/pattern-frame.ts';
+import { acceptsBytes } from './helpers/constrained.ts';
 
 const utf8 = new TextEncoder();
 const MULTI = ['ab', '"}', '\\u00', 'é', '😀', '\\n', 'a"'];
@@ -35,16 +35,7 @@ function constraint(schema: JsonSchema): TokenConstraint {
 
 /** Whether the constraint takes the JSON text `text` byte by byte and is complete after it. */
 function acceptsJson(schema: JsonSchema, text: string): boolean {
-  const c = constraint(schema);
-  for (const b of utf8.encode(text)) {
-    try {
-      c.accept(b);
-    } catch (err) {
-      assert.ok(err instanceof ConstraintViolation);
-      return false;
-    }
-  }
-  return c.isComplete();
+  return acceptsBytes(constraint(schema), text);
 }
 
 /** `s` as JSON with every BMP character written as a \u escape. */

@@ -2,6 +2,7 @@
  * Helpers for constrained-decoding tests: the real Llama 3.1 tokenizer (written to a temp folder once
  * per process) and a driver that decodes under a constraint from seeded random logits.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { Ajv } from 'ajv';
 import { LLAMA31_TOKENS, writeLlama31TokenizerFiles } from '../../src/modelgen/tokenizer-files.ts';
 import { createPrng } from '../../src/runtime/prng.ts';
 import { DEFAULT_SAMPLING_PARAMS, createSamplingState, sampleToken } from '../../src/runtime/sampling.ts';
-import type { TokenConstraint } from '../../src/runtime/grammar/index.ts';
+import { ConstraintViolation, type TokenConstraint } from '../../src/runtime/grammar/index.ts';
 import { loadTokenizer, type TextTokenizer } from '../../src/tokenizer/index.ts';
 
 export const EOS_IDS: number[] = [LLAMA31_TOKENS.endOfText, LLAMA31_TOKENS.eom, LLAMA31_TOKENS.eot];
@@ -84,4 +85,20 @@ const ajv = new Ajv({ strict: false, allErrors: true });
 export function schemaErrors(schema: object | boolean, value: unknown): string | null {
   const validate = ajv.compile(schema);
   return validate(value) ? null : ajv.errorsText(validate.errors);
+}
+
+/**
+ * Whether constraint `c` takes `text`'s UTF-8 bytes one by one and is complete after them (false at the
+ * first byte it refuses).
+ */
+export function acceptsBytes(c: TokenConstraint, text: string): boolean {
+  for (const b of new TextEncoder().encode(text)) {
+    try {
+      c.accept(b);
+    } catch (err) {
+      assert.ok(err instanceof ConstraintViolation, `a refusal, not ${String(err)}`);
+      return false;
+    }
+  }
+  return c.isComplete();
 }
