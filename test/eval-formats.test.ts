@@ -124,11 +124,14 @@ describe('eval:reward formats', () => {
         const strip = (r: EvalRun) => ({ ...r, mode: '', scorer: '', seconds: 0, data: '' });
         const a = strip(http) as Record<string, unknown>;
         const b = strip(local) as Record<string, unknown>;
-        // Scores agree within float tolerance across batch compositions; figures must be identical.
-        assert.deepEqual(JSON.stringify(a.results, (_, v) => (typeof v === 'number' ? Number(v.toFixed(3)) : v)), JSON.stringify(b.results, (_, v) => (typeof v === 'number' ? Number(v.toFixed(3)) : v)));
+        // Scores agree within float tolerance across batch compositions (and shared-prompt scoring, whose
+        // grouping depends on arrival); figures derived from them (accuracies, RewardBench 2's Ties margins)
+        // agree to rounding.
+        const rounded = (x: unknown, digits: number) => JSON.stringify(x, (_, v) => (typeof v === 'number' ? Number(v.toFixed(digits)) : v));
+        assert.equal(rounded(a.results, 3), rounded(b.results, 3));
         const { results: _r1, ...fa } = a;
         const { results: _r2, ...fb } = b;
-        assert.deepEqual(fa, fb, f);
+        assert.deepEqual(JSON.parse(rounded(fa, 6)), JSON.parse(rounded(fb, 6)), f);
       }
     });
   });
